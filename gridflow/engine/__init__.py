@@ -1,0 +1,6 @@
+"""The engine: domain (definitions, machine, SLA maths, calendar, org), storage, and the facade.
+
+Domain modules (no I/O, no storage imports): errors, suggest, yamlsource, definition,
+expressions, fields, machine, loader, org, org_loader, duration, calendar, sla, recipients,
+templates. Storage: tables, store. Facade: engine.
+"""

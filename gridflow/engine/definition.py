@@ -1,0 +1,228 @@
+"""The workflow format: typed models of a workflow YAML file.
+
+These pydantic models are the single source of truth for the format: the loader validates
+against them (every error, located) and ``gridflow schema`` prints their JSON Schema.
+They hold *declarations* only; compiling guards and building the state machine happen in
+``loader`` and ``machine``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
+FIELD_TYPES = (
+    "string", "text", "int", "float", "bool", "date", "datetime", "enum", "list", "unit", "person",
+)  # fmt: skip
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Label(Strict):
+    """A text in Chinese and English. A plain string in YAML sets both."""
+
+    zh: str
+    en: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_str(cls, value: Any) -> Any:
+        return {"zh": value, "en": value} if isinstance(value, str) else value
+
+    def get(self, lang: str = "zh-CN") -> str:
+        return self.en if lang.startswith("en") and self.en else self.zh
+
+
+class Role(Strict):
+    """A role the workflow uses, and how its holders are scoped to cases.
+
+    scope: ``unit`` — the holder's unit contains the case's unit (a grid chief acts on cases of
+    their grid and below); ``under`` — the holder's unit lies inside the case's unit (grids
+    claiming a street-wide question); ``field:NAME`` — the holder's unit or department is the
+    value of case field NAME (a department liaison on questions addressed to them); ``any``.
+    """
+
+    label: Label | None = None
+    scope: str = "unit"
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        if value in ("unit", "under", "any") or re.match(r"^field:[a-z][a-z0-9_]*$", value):
+            return value
+        raise ValueError("scope must be unit, under, any or field:<field name>")
+
+
+class FieldDef(Strict):
+    """A typed case field. ``unit`` refers to an org unit (or department) by id."""
+
+    type: Literal[FIELD_TYPES]  # type: ignore[valid-type]
+    label: Label | None = None
+    required: bool = False  # must be given when the case starts
+    default: Any = None
+    values: list[str] | None = None  # enum choices
+    items: Literal[FIELD_TYPES] | None = None  # list element type  # type: ignore[valid-type]
+    kind: str | None = None  # for unit fields: restrict to a unit kind, e.g. department
+    max_length: int | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> FieldDef:
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum field needs 'values'")
+        if self.values and self.type != "enum" and self.items != "enum":
+            raise ValueError("'values' only applies to enum fields (or lists of enum)")
+        if self.type == "list" and not self.items:
+            raise ValueError("a list field needs 'items' (its element type)")
+        if self.items and self.type != "list":
+            raise ValueError("'items' only applies to list fields")
+        return self
+
+
+class DueChoice(Strict):
+    """A deadline chosen by a field: ``{by: category, map: {simple: 1wd}, default: 5wd}``."""
+
+    by: Name
+    map: dict[str, str]
+    default: str | None = None
+
+
+class OverdueStep(Strict):
+    """One rung of the overdue ladder, ``after`` the deadline (``0wd`` = at the deadline)."""
+
+    after: str = "0wd"
+    notify: list[str] = []
+    template: Name = "overdue"
+    escalate: str | None = None  # "parent", "street", "district" or a unit id
+    fire: Name | None = None  # a trigger the system fires on the case
+
+
+class Reminder(Strict):
+    """``at: 50%`` of the working time, or ``before: 4wh`` the deadline."""
+
+    at: str | None = None
+    before: str | None = None
+    notify: list[str] = ["assignee"]
+    template: Name = "reminder"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_str(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"at": value} if value.strip().endswith("%") else {"before": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Reminder:
+        if (self.at is None) == (self.before is None):
+            raise ValueError("a reminder needs exactly one of 'at' (e.g. 50%) or 'before' (4wh)")
+        return self
+
+
+class Sla(Strict):
+    """The clock of a state. States naming the same ``clock`` share one deadline."""
+
+    clock: Name | None = None  # default: the state's own name
+    due: str | DueChoice | None = None
+    pause: bool = False  # entering this state pauses ``clock``
+    remind: list[Reminder] = []
+    overdue: list[OverdueStep] = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> Sla:
+        if self.pause and (self.due or self.remind or self.overdue):
+            raise ValueError("a pausing state only names the clock it pauses")
+        if self.pause and not self.clock:
+            raise ValueError("'pause: true' needs 'clock' (the clock to pause)")
+        return self
+
+
+class Notify(Strict):
+    """Send ``template`` to recipients. ``to`` entries: ``actor``, ``assignee``, ``leader``,
+    ``parent``, ``street``, ``district``, ``reporter``, ``role:NAME``, ``field:NAME``,
+    ``person:ID``, ``unit:ID``."""
+
+    template: Name
+    to: list[str]
+
+
+class Spawn(Strict):
+    """Start one case of ``workflow`` per item of ``for_each`` as children of this case."""
+
+    workflow: Name
+    for_each: str  # expression giving a list
+    as_: Name = Field("item", alias="as")
+    set: dict[str, Any] = {}
+    unit: str | None = None  # expression; default: the parent's unit
+    on_all_final: Name | None = None  # trigger fired on the parent when all children are final
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Check(Strict):
+    """A rule the event must satisfy, else it is refused with ``message``."""
+
+    that: str
+    message: str
+
+
+class State(Strict):
+    label: Label | None = None
+    final: bool = False
+    description: str | None = None
+    sla: Sla | None = None
+    notify: list[Notify] = []  # on entering the state
+
+
+class Transition(Strict):
+    trigger: Name
+    source: str | list[str]
+    dest: str
+    label: Label | None = None
+    roles: list[str] = []  # empty: the system only (timers, fan-in)
+    when: str | None = None  # guard: selects this transition among same-trigger ones
+    checks: list[Check] = []  # must hold, else a refusal with the check's message
+    requires: list[str] = []  # fields the event must supply
+    accepts: list[str] = []  # further fields the event may supply
+    set: dict[str, Any] = {}  # data updates: literals, or "{{ expression }}"
+    comment_required: bool = False
+    extend_clock: str | None = None  # "{{ expression }}" giving a duration like "3wd"
+    notify: list[Notify] = []
+    spawn: Spawn | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+class Workflow(Strict):
+    """A workflow definition: one YAML file."""
+
+    id: Name
+    version: int | str = 1
+    title: Label
+    description: str | None = None
+    roles: dict[Name, Role] = {}
+    fields: dict[Name, FieldDef] = {}
+    title_field: Name | None = None  # which field is the case's display title
+    start_roles: list[str] = []  # who may start a case (empty: anyone in the directory)
+    initial: Name
+    states: dict[Name, State]
+    transitions: list[Transition]
+
+    @property
+    def final_states(self) -> set[str]:
+        return {name for name, st in self.states.items() if st.final}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the workflow format, for editors."""
+    schema = Workflow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://gridflow.dev/schema/workflow.json"
+    return schema

@@ -1,0 +1,203 @@
+"""The database tables, declared with SQLModel (storage ring).
+
+SQLModel classes define the tables; the hot path (fire, tick, outbox) runs SQLAlchemy Core
+statements over ``Model.__table__`` rather than ORM sessions (the ORM's own Python is ~95%
+of a persisted event's cost). All times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(**kw: Any) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, **kw)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default=None, sa_type=sa.JSON, **kw)
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "gf_meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class DefinitionRow(SQLModel, table=True):
+    """Every distinct text of a workflow ever loaded; ``revision`` counts up per workflow."""
+
+    __tablename__ = "gf_definition"
+    workflow_id: str = Field(primary_key=True)
+    revision: int = Field(primary_key=True)
+    label_version: str  # the ``version`` the author wrote in the YAML
+    content_hash: str = Field(index=True)
+    source: str = Field(sa_type=sa.Text)
+    file: str
+    loaded_at: datetime = _time()
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "gf_case"
+    __table_args__ = (
+        sa.Index("ix_gf_case_wf_state", "workflow_id", "state"),
+        sa.Index("ix_gf_case_unit_path", "unit_path"),
+        sa.Index("ix_gf_case_parent", "parent_id", "spawn_group"),
+        sa.Index("ix_gf_case_due", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str
+    revision: int
+    state: str
+    version: int = 0
+    title: str = ""
+    data: dict = _json()
+    unit: str | None = None
+    unit_path: str | None = None  # materialised org path, for subtree queries
+    created_by: str | None = None
+    parent_id: int | None = None
+    spawn_group: int | None = None  # the parent history seq that spawned this case
+    parent_trigger: str | None = None  # fired on the parent when the whole group is final
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+    closed_at: datetime | None = _time(index=True)
+    # SLA clock of the current state (see engine.sla)
+    clock: str | None = None
+    clock_started_at: datetime | None = _time()
+    due_at: datetime | None = _time()
+    due_provisional: bool = False
+    paused_at: datetime | None = _time()
+    paused_remaining: float | None = None  # working seconds left when paused
+
+
+class HistoryRow(SQLModel, table=True):
+    """Append-only: one row per accepted event (and per system note)."""
+
+    __tablename__ = "gf_history"
+    case_id: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    trigger: str
+    from_state: str | None = None
+    to_state: str
+    actor: str
+    role: str | None = None
+    comment: str | None = None
+    payload: dict | None = _json()
+    at: datetime = _time(index=True)
+    late_by: float | None = None  # seconds a system event ran after it fell due
+
+
+class TimerRow(SQLModel, table=True):
+    """A durable SLA timer. Unique per (case, state entry, name): it can fire only once."""
+
+    __tablename__ = "gf_timer"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "entry_seq", "name", name="uq_gf_timer_once"),
+        sa.Index("ix_gf_timer_due", "status", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(index=True)
+    entry_seq: int  # history seq of the state entry that created it
+    name: str  # e.g. "remind:0", "overdue:1"
+    kind: str  # remind | overdue
+    due_at: datetime = _time()
+    provisional: bool = False
+    status: str = "pending"  # pending | done | cancelled
+    lease_owner: str | None = None
+    lease_until: datetime | None = _time()
+    attempts: int = 0
+    spec: dict | None = _json()  # what to do: notify list, escalate, fire
+    done_at: datetime | None = _time()
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notice to deliver, written in the same transaction as the event that caused it."""
+
+    __tablename__ = "gf_outbox"
+    __table_args__ = (sa.Index("ix_gf_outbox_next", "status", "next_attempt_at"),)
+    id: str = Field(primary_key=True)  # stable notice id (idempotency key)
+    case_id: int | None = Field(default=None, index=True)
+    history_seq: int | None = None
+    workflow_id: str | None = None
+    notice: str  # template name
+    recipient: str  # person id
+    channel: str
+    address: str
+    lang: str = "zh-CN"
+    subject: str = ""
+    text: str = Field(default="", sa_type=sa.Text)
+    html: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = "pending"  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime = _time()
+    lease_owner: str | None = None
+    lease_until: datetime | None = _time()
+    last_error: str | None = None
+    created_at: datetime = _time()
+    sent_at: datetime | None = _time()
+
+
+class OrgRow(SQLModel, table=True):
+    """The stored org directory (its YAML text); the newest row is in force."""
+
+    __tablename__ = "gf_org"
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str
+    source: str = Field(sa_type=sa.Text)
+    file: str
+    loaded_at: datetime = _time()
+
+
+class DaemonRow(SQLModel, table=True):
+    """Heartbeat of a running daemon."""
+
+    __tablename__ = "gf_daemon"
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime = _time()
+    beat_at: datetime = _time()
+    ticks: int = 0
+    timers_fired: int = 0
+    notices_sent: int = 0
+    stopped_at: datetime | None = _time()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+case_t: sa.Table = CaseRow.__table__  # type: ignore[assignment]
+history_t: sa.Table = HistoryRow.__table__  # type: ignore[assignment]
+definition_t: sa.Table = DefinitionRow.__table__  # type: ignore[assignment]
+timer_t: sa.Table = TimerRow.__table__  # type: ignore[assignment]
+outbox_t: sa.Table = OutboxRow.__table__  # type: ignore[assignment]
+org_t: sa.Table = OrgRow.__table__  # type: ignore[assignment]
+daemon_t: sa.Table = DaemonRow.__table__  # type: ignore[assignment]
+meta_t: sa.Table = Meta.__table__  # type: ignore[assignment]
