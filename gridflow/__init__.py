@@ -14,7 +14,7 @@ Names are imported lazily so that ``import gridflow`` (and the CLI's ``--help``)
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -45,14 +45,6 @@ _EXPORTS = {
     "load_workflow": "gridflow.engine.loader",
 }
 __all__ = [*_EXPORTS, "__version__"]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gridflow.engine.cases import Case, SlaView, Step
-    from gridflow.engine.engine import Engine, TickResult
-    from gridflow.engine.errors import (
-        CalendarNotCovered, Conflict, DefinitionError, DeliveryError, GridflowError,
-        GuardRefused, InvalidTrigger, MissingFields, NotFound, Problem, Refused, RoleRefused,
-    )  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -105,5 +105,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     settings.workflows = env.get("GRIDFLOW_WORKFLOWS", settings.workflows)
     settings.base_url = env.get("GRIDFLOW_BASE_URL", settings.base_url)
     settings.calendar.timezone = env.get("GRIDFLOW_TIMEZONE", settings.calendar.timezone)
-    settings.calendar.overrides = env.get("GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides)
+    settings.calendar.overrides = env.get(
+        "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides
+    )
     return settings

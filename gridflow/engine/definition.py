@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
 FIELD_TYPES = (
-    "string", "text", "int", "float", "bool", "date", "datetime", "enum", "list", "unit", "person",
+    "string", "text", "int", "float", "bool", "date", "datetime", "duration", "enum", "list",
+    "unit", "person",
 )  # fmt: skip
 
 
@@ -46,10 +47,13 @@ class Role(Strict):
     their grid and below); ``under`` — the holder's unit lies inside the case's unit (grids
     claiming a street-wide question); ``field:NAME`` — the holder's unit or department is the
     value of case field NAME (a department liaison on questions addressed to them); ``any``.
+    ``org_role`` lets one org role act under several scopes: ``claimer: {org_role:
+    grid_chief, scope: under}``.
     """
 
     label: Label | None = None
     scope: str = "unit"
+    org_role: str | None = None  # the org-directory role that grants it (default: same name)
 
     @field_validator("scope")
     @classmethod
@@ -125,7 +129,11 @@ class Reminder(Strict):
 
 
 class Sla(Strict):
-    """The clock of a state. States naming the same ``clock`` share one deadline."""
+    """The clock of a state. States naming the same ``clock`` share one deadline.
+
+    ``due``: a duration (``5wd``), a choice by field, or ``"{{ expression }}"`` giving a
+    duration or an ISO date (end of that working day) / datetime (an absolute deadline).
+    """
 
     clock: Name | None = None  # default: the state's own name
     due: str | DueChoice | None = None
@@ -160,8 +168,17 @@ class Spawn(Strict):
     set: dict[str, Any] = {}
     unit: str | None = None  # expression; default: the parent's unit
     on_all_final: Name | None = None  # trigger fired on the parent when all children are final
+    then: Name | None = None  # trigger the system fires on each child right after it starts
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class InitialChoice(Strict):
+    """The initial state chosen by a field: ``{by: direction, map: {grid_asks: raised}}``."""
+
+    by: Name
+    map: dict[str, Name]
+    default: Name | None = None
 
 
 class Check(Strict):
@@ -211,9 +228,25 @@ class Workflow(Strict):
     fields: dict[Name, FieldDef] = {}
     title_field: Name | None = None  # which field is the case's display title
     start_roles: list[str] = []  # who may start a case (empty: anyone in the directory)
-    initial: Name
+    initial: Name | InitialChoice
     states: dict[Name, State]
     transitions: list[Transition]
+
+    @property
+    def initial_states(self) -> list[str]:
+        if isinstance(self.initial, str):
+            return [self.initial]
+        names = list(dict.fromkeys(self.initial.map.values()))
+        return names + (
+            [self.initial.default] if self.initial.default not in (None, *names) else []
+        )
+
+    def initial_for(self, data: dict) -> str:
+        """The state a new case with ``data`` starts in."""
+        if isinstance(self.initial, str):
+            return self.initial
+        chosen = self.initial.map.get(str(data.get(self.initial.by)), self.initial.default)
+        return chosen or self.initial_states[0]
 
     @property
     def final_states(self) -> set[str]:

@@ -27,7 +27,6 @@ from gridflow.engine import tables as t
 from gridflow.engine.cases import Case, Step
 from gridflow.engine.errors import (
     Conflict,
-    DefinitionError,
     GridflowError,
     MissingFields,
     NotFound,
@@ -72,13 +71,19 @@ class Engine:
     load``, else the built-in sample (Fenglin Street).
     """
 
-    def __init__(self, database_url: str = "sqlite:///gridflow.db",
-                 workflows: str | Path | Iterable[str | Path] | None = None, *,
-                 clock: Callable[[], datetime] | None = None,
-                 directory: Directory | None = None, calendar=None,
-                 templates: Iterable[str | Path] | None = None,
-                 base_url: str = "http://localhost/cases", default_channel: str = "console",
-                 create_schema: bool = True):
+    def __init__(
+        self,
+        database_url: str = "sqlite:///gridflow.db",
+        workflows: str | Path | Iterable[str | Path] | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        directory: Directory | None = None,
+        calendar=None,
+        templates: Iterable[str | Path] | None = None,
+        base_url: str = "http://localhost/cases",
+        default_channel: str = "console",
+        create_schema: bool = True,
+    ):
         self.store = Store(database_url)
         if create_schema:
             self.store.create_schema()
@@ -96,7 +101,7 @@ class Engine:
         self.workflows: dict[str, CompiledWorkflow] = {}
         self.load_workflows(workflows)
         roots = [Path(p) for p in templates] if templates else []
-        self._template_roots = roots + [self._workflow_dir(workflows), BUILTIN_WORKFLOWS]
+        self._template_roots = [*roots, self._workflow_dir(workflows), BUILTIN_WORKFLOWS]
         self._renderer = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -124,8 +129,14 @@ class Engine:
         with self.store.write() as conn:
             for wf in loaded.values():
                 wf.revision = self.store.ensure_definition(
-                    conn, wf.id, str(wf.definition.version), wf.content_hash, wf.source,
-                    wf.file, now)
+                    conn,
+                    wf.id,
+                    str(wf.definition.version),
+                    wf.content_hash,
+                    wf.source,
+                    wf.file,
+                    now,
+                )
         for wf in loaded.values():
             self._revisions[(wf.id, wf.revision)] = wf
         self.workflows = loaded
@@ -202,18 +213,35 @@ class Engine:
         self.store.dispose()
 
     # ---- start ------------------------------------------------------------------------
-    def start(self, workflow: str, *, actor: str | Actor, data: Mapping[str, Any] | None = None,
-              unit: str | None = None, role: str | None = None,
-              comment: str | None = None) -> Case:
+    def start(
+        self,
+        workflow: str,
+        *,
+        actor: str | Actor,
+        data: Mapping[str, Any] | None = None,
+        unit: str | None = None,
+        role: str | None = None,
+        comment: str | None = None,
+    ) -> Case:
         """Open a case of ``workflow`` in its initial state; returns it."""
         wf, who, now = self.workflow(workflow), self.actor(actor), self.now()
         with self.store.write() as conn:
             case_id = self._create(conn, wf, who, dict(data or {}), unit, role, comment, now)
         return self.get(case_id)
 
-    def _create(self, conn, wf: CompiledWorkflow, actor: Actor, data: dict, unit: str | None,
-                role: str | None, comment: str | None, now: datetime, *,
-                parent: tuple[int, int, str | None] | None = None) -> int:
+    def _create(
+        self,
+        conn,
+        wf: CompiledWorkflow,
+        actor: Actor,
+        data: dict,
+        unit: str | None,
+        role: str | None,
+        comment: str | None,
+        now: datetime,
+        *,
+        parent: tuple[int, int, str | None] | None = None,
+    ) -> int:
         d = wf.definition
         unit = self._start_unit(wf, actor, unit, role, trusted=parent is not None)
         values = defaults(d.fields)
@@ -232,21 +260,61 @@ class Engine:
         if missing:
             problems.append(f"required: {', '.join(missing)}")
         if problems:
-            raise MissingFields(f"cannot start {wf.id}: " + "; ".join(problems),
-                                fields=missing, trigger="start")
+            raise MissingFields(
+                f"cannot start {wf.id}: " + "; ".join(problems), fields=missing, trigger="start"
+            )
         title = str(values.get(d.title_field) or "") if d.title_field else ""
         parent_id, group, parent_trigger = parent or (None, None, None)
-        case_id = self.store.insert_case(conn, dict(
-            workflow_id=wf.id, revision=wf.revision, state=d.initial, version=1, title=title,
-            data=values, unit=unit, unit_path=self.directory.path(unit) if unit else None,
-            created_by=actor.id, parent_id=parent_id, spawn_group=group,
-            parent_trigger=parent_trigger, created_at=now, updated_at=now))
-        self.store.append_history(conn, dict(
-            case_id=case_id, seq=1, trigger="start", from_state=None, to_state=d.initial,
-            actor=actor.id, role=role, comment=comment, payload=data or None, at=now))
-        view = CaseView(case_id, d.initial, 1, values, unit, now, parent_id)
-        self._enter(conn, wf, view, sla.NO_CLOCK, None, actor, actor.id, now, seq=1,
-                    trigger="start", comment=comment, notify=())
+        initial = d.initial_for(values)
+        case_id = self.store.insert_case(
+            conn,
+            dict(
+                workflow_id=wf.id,
+                revision=wf.revision,
+                state=initial,
+                version=1,
+                title=title,
+                data=values,
+                unit=unit,
+                unit_path=self.directory.path(unit) if unit else None,
+                created_by=actor.id,
+                parent_id=parent_id,
+                spawn_group=group,
+                parent_trigger=parent_trigger,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        self.store.append_history(
+            conn,
+            dict(
+                case_id=case_id,
+                seq=1,
+                trigger="start",
+                from_state=None,
+                to_state=initial,
+                actor=actor.id,
+                role=role,
+                comment=comment,
+                payload=data or None,
+                at=now,
+            ),
+        )
+        view = CaseView(case_id, initial, 1, values, unit, now, parent_id)
+        self._enter(
+            conn,
+            wf,
+            view,
+            sla.NO_CLOCK,
+            None,
+            actor,
+            actor.id,
+            now,
+            seq=1,
+            trigger="start",
+            comment=comment,
+            notify=(),
+        )
         return case_id
 
     def _start_unit(self, wf, actor: Actor, unit, role, *, trusted: bool) -> str | None:
@@ -257,19 +325,34 @@ class Engine:
         if trusted or actor.system or not starters:
             return unit if unit is not None else (actor.units()[0] if actor.units() else None)
         for g in actor.grants:
-            if g.role in starters and (role is None or g.role == role) and (
-                    unit is None or self.directory.contains(g.unit, unit)):
+            if (
+                g.role in starters
+                and (role is None or g.role == role)
+                and (unit is None or self.directory.contains(g.unit, unit))
+            ):
                 return unit if unit is not None else g.unit
         where = f" for unit {unit}" if unit else ""
         holds = ", ".join(f"{g.role}@{g.unit}" for g in actor.grants) or "no roles"
-        raise RoleRefused(f"{actor.name or actor.id} ({actor.id}: {holds}) cannot start "
-                          f"{wf.id}{where}: needs {' or '.join(starters)}",
-                          actor=actor.id, needed=starters, trigger="start")
+        raise RoleRefused(
+            f"{actor.name or actor.id} ({actor.id}: {holds}) cannot start "
+            f"{wf.id}{where}: needs {' or '.join(starters)}",
+            actor=actor.id,
+            needed=starters,
+            trigger="start",
+        )
 
     # ---- fire -------------------------------------------------------------------------
-    def fire(self, case_id: int, trigger: str, *, actor: str | Actor,
-             data: Mapping[str, Any] | None = None, comment: str | None = None,
-             role: str | None = None, expected_version: int | None = None) -> Case:
+    def fire(
+        self,
+        case_id: int,
+        trigger: str,
+        *,
+        actor: str | Actor,
+        data: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        role: str | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
         """Fire ``trigger`` on a case, or raise ``Refused`` / ``Conflict`` / ``NotFound``.
 
         With ``expected_version`` a case that moved on is a ``Conflict``; without, the event
@@ -279,8 +362,17 @@ class Engine:
         for _attempt in range(RETRIES):
             try:
                 with self.store.write() as conn:
-                    self._fire_in(conn, case_id, trigger, who, payload, comment, role,
-                                  self.now(), expected_version=expected_version)
+                    self._fire_in(
+                        conn,
+                        case_id,
+                        trigger,
+                        who,
+                        payload,
+                        comment,
+                        role,
+                        self.now(),
+                        expected_version=expected_version,
+                    )
                 break
             except _Moved:
                 if expected_version is not None:
@@ -289,10 +381,23 @@ class Engine:
             raise GridflowError(f"case {case_id} kept changing; gave up after {RETRIES} tries")
         return self.get(case_id)
 
-    def _fire_in(self, conn, case_id: int, trigger: str, actor: Actor, payload: dict,
-                 comment: str | None, role: str | None, now: datetime, *,
-                 expected_version: int | None = None, late_by: float | None = None) -> Decision:
-        row = self.store.load_case(conn, case_id)
+    def _fire_in(
+        self,
+        conn,
+        case_id: int,
+        trigger: str,
+        actor: Actor,
+        payload: dict,
+        comment: str | None,
+        role: str | None,
+        now: datetime,
+        *,
+        expected_version: int | None = None,
+        late_by: float | None = None,
+    ) -> Decision:
+        # lock the row (PostgreSQL): concurrent events on one case queue up instead of
+        # all failing the version check but one and retrying until they give up
+        row = self.store.load_case(conn, case_id, for_update=True)
         if row is None:
             raise NotFound("case", case_id)
         if expected_version is not None and row.version != expected_version:
@@ -304,37 +409,87 @@ class Engine:
             extra["children"] = [_child_ctx(c, self) for c in self.store.children(conn, case_id)]
         if wf.needs_sla:
             extra["sla"] = _sla_ctx(sla.view(_clock(row), now, self.calendar))
-        decision = wf.decide(view, trigger, actor, self.directory, payload=payload,
-                             comment=comment, role=role, now=now, extra_context=extra)
+        decision = wf.decide(
+            view,
+            trigger,
+            actor,
+            self.directory,
+            payload=payload,
+            comment=comment,
+            role=role,
+            now=now,
+            extra_context=extra,
+        )
         self._apply(conn, wf, row, decision, actor, comment, now, late_by=late_by)
         return decision
 
-    def _apply(self, conn, wf: CompiledWorkflow, row, decision: Decision, actor: Actor,
-               comment: str | None, now: datetime, *, late_by: float | None = None) -> int:
+    def _apply(
+        self,
+        conn,
+        wf: CompiledWorkflow,
+        row,
+        decision: Decision,
+        actor: Actor,
+        comment: str | None,
+        now: datetime,
+        *,
+        late_by: float | None = None,
+    ) -> int:
         seq = row.version + 1
         data = decision.data
-        values: dict[str, Any] = dict(state=decision.dest, version=seq, data=data, updated_at=now,
-                                      closed_at=now if decision.final else None)
+        values: dict[str, Any] = dict(
+            state=decision.dest,
+            version=seq,
+            data=data,
+            updated_at=now,
+            closed_at=now if decision.final else None,
+        )
         if wf.definition.title_field:
             values["title"] = str(data.get(wf.definition.title_field) or row.title)
         view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
         if row.due_at is not None:  # leaving a state with a clock: its timers are void
-            conn.execute(t.timer_t.update().where(t.timer_t.c.case_id == row.id,
-                                                  t.timer_t.c.status == "pending")
-                         .values(status="cancelled", done_at=now))
-        clock, timers = sla.enter(decision.dest, wf.definition.states[decision.dest],
-                                  _clock(row), data, now, self.calendar, decision.extend_by)
+            conn.execute(
+                t.timer_t.update()
+                .where(t.timer_t.c.case_id == row.id, t.timer_t.c.status == "pending")
+                .values(status="cancelled", done_at=now)
+            )
+        clock, timers = sla.enter(
+            decision.dest,
+            wf.definition.states[decision.dest],
+            _clock(row),
+            data,
+            now,
+            self.calendar,
+            decision.extend_by,
+            wf.due_expressions.get(decision.dest),
+        )
         values.update(_clock_columns(clock))
         if not self.store.update_case(conn, row.id, row.version, values):
             raise _Moved
-        self.store.append_history(conn, dict(
-            case_id=row.id, seq=seq, trigger=decision.transition.trigger,
-            from_state=decision.source, to_state=decision.dest, actor=actor.id,
-            role=decision.role, comment=comment, payload=decision.payload or None, at=now,
-            late_by=late_by))
+        self.store.append_history(
+            conn,
+            dict(
+                case_id=row.id,
+                seq=seq,
+                trigger=decision.transition.trigger,
+                from_state=decision.source,
+                to_state=decision.dest,
+                actor=actor.id,
+                role=decision.role,
+                comment=comment,
+                payload=decision.payload or None,
+                at=now,
+                late_by=late_by,
+            ),
+        )
         self._insert_timers(conn, row.id, seq, timers)
-        event = {"trigger": decision.transition.trigger, "actor": actor, "comment": comment,
-                 "from_state": decision.source, "at": now}
+        event = {
+            "trigger": decision.transition.trigger,
+            "actor": actor,
+            "comment": comment,
+            "from_state": decision.source,
+            "at": now,
+        }
         for n in decision.transition.spec.notify:
             self._notify(conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq)
         for n in wf.definition.states[decision.dest].notify:
@@ -343,34 +498,96 @@ class Engine:
         if spec is not None:
             child_wf = self.workflow(spec.workflow)
             for child in decision.spawns:
-                self._create(conn, child_wf, actor, child["data"], child["unit"], None,
-                             f"spawned by case {row.id}", now,
-                             parent=(row.id, seq, spec.on_all_final))
+                child_id = self._create(
+                    conn,
+                    child_wf,
+                    actor,
+                    child["data"],
+                    child["unit"],
+                    None,
+                    f"spawned by case {row.id}",
+                    now,
+                    parent=(row.id, seq, spec.on_all_final),
+                )
+                if spec.then:
+                    self._fire_in(
+                        conn,
+                        child_id,
+                        spec.then,
+                        SYSTEM,
+                        {},
+                        f"spawned by case {row.id}",
+                        None,
+                        now,
+                    )
         if decision.final and row.parent_id is not None and row.parent_trigger:
             self._fan_in(conn, row, now)
         return seq
 
-    def _enter(self, conn, wf, view: CaseView, clock, extend_by, actor, creator, now, *,
-               seq: int, trigger: str, comment, notify) -> None:
+    def _enter(
+        self,
+        conn,
+        wf,
+        view: CaseView,
+        clock,
+        extend_by,
+        actor,
+        creator,
+        now,
+        *,
+        seq: int,
+        trigger: str,
+        comment,
+        notify,
+    ) -> None:
         """Entering the initial state: its clock, timers and notices."""
         state = wf.definition.states[view.state]
-        new_clock, timers = sla.enter(view.state, state, clock, view.data, now, self.calendar,
-                                      extend_by)
+        new_clock, timers = sla.enter(
+            view.state,
+            state,
+            clock,
+            view.data,
+            now,
+            self.calendar,
+            extend_by,
+            wf.due_expressions.get(view.state),
+        )
         if new_clock != clock:
-            conn.execute(t.case_t.update().where(t.case_t.c.id == view.id)
-                         .values(**_clock_columns(new_clock)))
+            conn.execute(
+                t.case_t.update()
+                .where(t.case_t.c.id == view.id)
+                .values(**_clock_columns(new_clock))
+            )
         self._insert_timers(conn, view.id, seq, timers)
-        event = {"trigger": trigger, "actor": actor, "comment": comment, "from_state": None,
-                 "at": now}
+        event = {
+            "trigger": trigger,
+            "actor": actor,
+            "comment": comment,
+            "from_state": None,
+            "at": now,
+        }
         for n in state.notify:
             self._notify(conn, wf, view, n.to, n.template, actor, creator, event, now, seq)
 
     def _insert_timers(self, conn, case_id: int, seq: int, timers: list[sla.TimerSpec]) -> None:
         if timers:
-            conn.execute(t.timer_t.insert(), [dict(
-                case_id=case_id, entry_seq=seq, name=tm.name, kind=tm.kind, due_at=tm.due_at,
-                provisional=tm.provisional, status="pending", attempts=0, spec=tm.action)
-                for tm in timers])
+            conn.execute(
+                t.timer_t.insert(),
+                [
+                    dict(
+                        case_id=case_id,
+                        entry_seq=seq,
+                        name=tm.name,
+                        kind=tm.kind,
+                        due_at=tm.due_at,
+                        provisional=tm.provisional,
+                        status="pending",
+                        attempts=0,
+                        spec=tm.action,
+                    )
+                    for tm in timers
+                ],
+            )
 
     def _fan_in(self, conn, child, now: datetime) -> None:
         """The last child of a spawn group closed: fire the parent's trigger (exactly once:
@@ -379,21 +596,42 @@ class Engine:
         if parent is None or self.store.open_siblings(conn, parent.id, child.spawn_group):
             return
         try:
-            self._fire_in(conn, parent.id, child.parent_trigger, SYSTEM, {},
-                          f"all children of step {child.spawn_group} closed", None, now)
+            self._fire_in(
+                conn,
+                parent.id,
+                child.parent_trigger,
+                SYSTEM,
+                {},
+                f"all children of step {child.spawn_group} closed",
+                None,
+                now,
+            )
         except Refused as exc:
             self._note(conn, parent, f"note:{child.parent_trigger}", str(exc), now)
 
-    def _note(self, conn, row, trigger: str, comment: str, now: datetime,
-              late_by: float | None = None) -> int:
+    def _note(
+        self, conn, row, trigger: str, comment: str, now: datetime, late_by: float | None = None
+    ) -> int:
         """A system note in a case's history (no state change; still a new version)."""
         seq = row.version + 1
-        if not self.store.update_case(conn, row.id, row.version,
-                                      {"version": seq, "updated_at": now}):
+        if not self.store.update_case(
+            conn, row.id, row.version, {"version": seq, "updated_at": now}
+        ):
             raise _Moved
-        self.store.append_history(conn, dict(
-            case_id=row.id, seq=seq, trigger=trigger, from_state=row.state, to_state=row.state,
-            actor=SYSTEM.id, comment=comment, at=now, late_by=late_by))
+        self.store.append_history(
+            conn,
+            dict(
+                case_id=row.id,
+                seq=seq,
+                trigger=trigger,
+                from_state=row.state,
+                to_state=row.state,
+                actor=SYSTEM.id,
+                comment=comment,
+                at=now,
+                late_by=late_by,
+            ),
+        )
         return seq
 
     # ---- notices ------------------------------------------------------------------------
@@ -405,12 +643,24 @@ class Engine:
             self._renderer = TemplateRenderer([p for p in self._template_roots if p.is_dir()])
         return self._renderer
 
-    def _notify(self, conn, wf: CompiledWorkflow, view: CaseView, to: Iterable[str],
-                template: str, actor: Actor | None, creator: str | None, event: dict,
-                now: datetime, seq: int | None, extra: dict | None = None) -> int:
+    def _notify(
+        self,
+        conn,
+        wf: CompiledWorkflow,
+        view: CaseView,
+        to: Iterable[str],
+        template: str,
+        actor: Actor | None,
+        creator: str | None,
+        event: dict,
+        now: datetime,
+        seq: int | None,
+        extra: dict | None = None,
+    ) -> int:
         """Render ``template`` for each recipient and write one outbox row per channel."""
-        people = recipients.resolve(to, wf=wf, case=view, directory=self.directory,
-                                    actor=actor, creator=creator)
+        people = recipients.resolve(
+            to, wf=wf, case=view, directory=self.directory, actor=actor, creator=creator
+        )
         rows = []
         for person in people:
             context = self._notice_context(wf, view, event, person, now, extra)
@@ -418,11 +668,26 @@ class Engine:
             channels = person.channels or ()
             targets = [(c.channel, c.address) for c in channels] or [(self.default_channel, "")]
             for channel, address in targets:
-                rows.append(dict(
-                    id=uuid.uuid4().hex, case_id=view.id, history_seq=seq, workflow_id=wf.id,
-                    notice=template, recipient=person.id, channel=channel, address=address,
-                    lang=person.lang, subject=subject, text=text, html=html, status="pending",
-                    attempts=0, next_attempt_at=now, created_at=now))
+                rows.append(
+                    dict(
+                        id=uuid.uuid4().hex,
+                        case_id=view.id,
+                        history_seq=seq,
+                        workflow_id=wf.id,
+                        notice=template,
+                        recipient=person.id,
+                        channel=channel,
+                        address=address,
+                        lang=person.lang,
+                        subject=subject,
+                        text=text,
+                        html=html,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
         if rows:
             conn.execute(t.outbox_t.insert(), rows)
         return len(rows)
@@ -434,20 +699,32 @@ class Engine:
         actor: Actor | None = event.get("actor")
         lang = person.lang
         return {
-            "case": {"id": view.id, "title": _title(d, view), "workflow": wf.id,
-                     "workflow_title": d.title.get(lang), "state": view.state,
-                     "state_label": state.label.get(lang) if state.label else view.state,
-                     "data": dict(view.data), "unit": view.unit,
-                     "unit_name": (unit.name_en or unit.name) if unit and lang.startswith("en")
-                     else (unit.name if unit else view.unit),
-                     "url": f"{self.base_url.rstrip('/')}/{view.id}"},
-            "event": {"trigger": event.get("trigger"), "comment": event.get("comment"),
-                      "actor": actor.id if actor else None,
-                      "actor_name": (actor.name or actor.id) if actor else None,
-                      "from_state": event.get("from_state"), "at": event.get("at")},
+            "case": {
+                "id": view.id,
+                "title": _title(d, view),
+                "workflow": wf.id,
+                "workflow_title": d.title.get(lang),
+                "state": view.state,
+                "state_label": state.label.get(lang) if state.label else view.state,
+                "data": dict(view.data),
+                "unit": view.unit,
+                "unit_name": (unit.name_en or unit.name)
+                if unit and lang.startswith("en")
+                else (unit.name if unit else view.unit),
+                "url": f"{self.base_url.rstrip('/')}/{view.id}",
+            },
+            "event": {
+                "trigger": event.get("trigger"),
+                "comment": event.get("comment"),
+                "actor": actor.id if actor else None,
+                "actor_name": (actor.name or actor.id) if actor else None,
+                "from_state": event.get("from_state"),
+                "at": event.get("at"),
+            },
             "sla": (extra or {}).get("sla") or _sla_ctx(None),
             "recipient": {"id": person.id, "name": person.name, "lang": lang},
-            "link": self.base_url, "notice": (extra or {}).get("notice", {}),
+            "link": self.base_url,
+            "notice": (extra or {}).get("notice", {}),
             "digest": (extra or {}).get("digest", {}),
         }
 
@@ -458,9 +735,12 @@ class Engine:
         except GridflowError as exc:  # never lose a notice to a template: send it plain
             log.warning("template %s/%s: %s", wf.id, template, exc)
             case = context["case"]
-            return (f"[{template}] #{case['id']} {case['title']}",
-                    f"{case['workflow_title']} #{case['id']} {case['title']}: "
-                    f"{case['state_label']}\n{case['url']}\n(template problem: {exc})", None)
+            return (
+                f"[{template}] #{case['id']} {case['title']}",
+                f"{case['workflow_title']} #{case['id']} {case['title']}: "
+                f"{case['state_label']}\n{case['url']}\n(template problem: {exc})",
+                None,
+            )
 
     # ---- queries ------------------------------------------------------------------------
     def get(self, case_id: int, *, with_children: bool = False) -> Case:
@@ -476,23 +756,53 @@ class Engine:
             if self.store.load_case(conn, case_id) is None:
                 raise NotFound("case", case_id)
             rows = self.store.history(conn, case_id)
-        return [Step(r.case_id, r.seq, r.trigger, r.from_state, r.to_state, r.actor, r.role,
-                     r.comment, r.payload, r.at, r.late_by) for r in rows]
+        return [
+            Step(
+                r.case_id,
+                r.seq,
+                r.trigger,
+                r.from_state,
+                r.to_state,
+                r.actor,
+                r.role,
+                r.comment,
+                r.payload,
+                r.at,
+                r.late_by,
+            )
+            for r in rows
+        ]
 
     def children(self, case_id: int) -> list[Case]:
         with self.store.read() as conn:
             return [self._case(r) for r in self.store.children(conn, case_id)]
 
-    def find(self, *, workflow: str | None = None, state: str | None = None,
-             unit: str | None = None, text: str | None = None, open_only: bool = False,
-             overdue: bool = False, limit: int = 100, offset: int = 0) -> list[Case]:
+    def find(
+        self,
+        *,
+        workflow: str | None = None,
+        state: str | None = None,
+        unit: str | None = None,
+        text: str | None = None,
+        open_only: bool = False,
+        overdue: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Case]:
         """Cases by workflow, state, unit (and its subtree), text in title/data; newest first."""
         unit_path = self.directory.path(unit) if unit else None
         with self.store.read() as conn:
-            rows = self.store.find(conn, workflow=workflow, state=state, unit_path=unit_path,
-                                   text=text, open_only=open_only,
-                                   overdue_at=self.now() if overdue else None, limit=limit,
-                                   offset=offset)
+            rows = self.store.find(
+                conn,
+                workflow=workflow,
+                state=state,
+                unit_path=unit_path,
+                text=text,
+                open_only=open_only,
+                overdue_at=self.now() if overdue else None,
+                limit=limit,
+                offset=offset,
+            )
         return [self._case(r) for r in rows]
 
     def available_triggers(self, case_id: int, actor: str | Actor) -> list[str]:
@@ -509,15 +819,29 @@ class Engine:
         wf = self.workflow(row.workflow_id, row.revision)
         state = wf.definition.states.get(row.state)
         label = state.label.get("zh-CN") if state and state.label else row.state
-        return Case(row.id, row.workflow_id, row.revision, row.state, row.version,
-                    row.title or _title(wf.definition, _view(row)), dict(row.data or {}),
-                    row.unit, row.created_by, row.created_at, row.updated_at, row.closed_at,
-                    row.parent_id, label, sla.view(_clock(row), self.now(), self.calendar),
-                    children or [])
+        return Case(
+            row.id,
+            row.workflow_id,
+            row.revision,
+            row.state,
+            row.version,
+            row.title or _title(wf.definition, _view(row)),
+            dict(row.data or {}),
+            row.unit,
+            row.created_by,
+            row.created_at,
+            row.updated_at,
+            row.closed_at,
+            row.parent_id,
+            label,
+            sla.view(_clock(row), self.now(), self.calendar),
+            children or [],
+        )
 
     # ---- timers -------------------------------------------------------------------------
-    def tick(self, now: datetime | None = None, *, batch: int = 200,
-             limit: int | None = None) -> TickResult:
+    def tick(
+        self, now: datetime | None = None, *, batch: int = 200, limit: int | None = None
+    ) -> TickResult:
         """Act on every timer due at ``now`` (default: the clock): claim a batch under a
         lease, then act on each in its own transaction together with marking it done."""
         now = now or self.now()
@@ -533,17 +857,24 @@ class Engine:
 
     def _claim(self, now: datetime, batch: int) -> list[int]:
         tm = t.timer_t
-        due = sa.and_(tm.c.status == "pending", tm.c.due_at <= now,
-                      sa.or_(tm.c.lease_until.is_(None), tm.c.lease_until < now))
+        due = sa.and_(
+            tm.c.status == "pending",
+            tm.c.due_at <= now,
+            sa.or_(tm.c.lease_until.is_(None), tm.c.lease_until < now),
+        )
         with self.store.write() as conn:
             q = sa.select(tm.c.id).where(due).order_by(tm.c.due_at).limit(batch)
             if not self.store.is_sqlite:
                 q = q.with_for_update(skip_locked=True)
             ids = [r[0] for r in conn.execute(q)]
             if ids:
-                conn.execute(tm.update().where(tm.c.id.in_(ids)).values(
-                    lease_owner=self.owner, lease_until=now + LEASE,
-                    attempts=tm.c.attempts + 1))
+                conn.execute(
+                    tm.update()
+                    .where(tm.c.id.in_(ids))
+                    .values(
+                        lease_owner=self.owner, lease_until=now + LEASE, attempts=tm.c.attempts + 1
+                    )
+                )
         return ids
 
     def _act(self, timer_id: int, now: datetime, result: TickResult) -> None:
@@ -551,9 +882,15 @@ class Engine:
         for _attempt in range(RETRIES):
             try:
                 with self.store.write() as conn:
-                    done = conn.execute(tm.update().where(
-                        tm.c.id == timer_id, tm.c.status == "pending",
-                        tm.c.lease_owner == self.owner).values(status="done", done_at=now))
+                    done = conn.execute(
+                        tm.update()
+                        .where(
+                            tm.c.id == timer_id,
+                            tm.c.status == "pending",
+                            tm.c.lease_owner == self.owner,
+                        )
+                        .values(status="done", done_at=now)
+                    )
                     if done.rowcount != 1:
                         result.skipped += 1
                         return
@@ -577,8 +914,7 @@ class Engine:
             timer = conn.execute(sa.select(tm).where(tm.c.id == timer_id)).one()
             if timer.status != "pending":
                 return
-            conn.execute(tm.update().where(tm.c.id == timer_id)
-                         .values(status="done", done_at=now))
+            conn.execute(tm.update().where(tm.c.id == timer_id).values(status="done", done_at=now))
             row = self.store.load_case(conn, timer.case_id)
             if row is not None:
                 self._note(conn, row, f"sla:{timer.name}:failed", message, now)
@@ -591,32 +927,73 @@ class Engine:
         view = _view(row)
         action = timer.spec or {}
         sla_ctx = _sla_ctx(sla.view(_clock(row), now, self.calendar))
-        extra = {"sla": sla_ctx, "notice": {"kind": timer.kind, "label": action.get("label"),
-                                            "late_by": late_by}}
-        event = {"trigger": f"sla:{timer.name}", "actor": SYSTEM, "comment": None,
-                 "from_state": row.state, "at": now}
+        extra = {
+            "sla": sla_ctx,
+            "notice": {"kind": timer.kind, "label": action.get("label"), "late_by": late_by},
+        }
+        event = {
+            "trigger": f"sla:{timer.name}",
+            "actor": SYSTEM,
+            "comment": None,
+            "from_state": row.state,
+            "at": now,
+        }
         if action.get("notify"):
-            self._notify(conn, wf, view, action["notify"], action.get("template") or timer.kind,
-                         SYSTEM, row.created_by, event, now, None, extra)
+            self._notify(
+                conn,
+                wf,
+                view,
+                action["notify"],
+                action.get("template") or timer.kind,
+                SYSTEM,
+                row.created_by,
+                event,
+                now,
+                None,
+                extra,
+            )
         if action.get("escalate"):
-            target = self.directory.escalation_target(row.unit, action["escalate"]) \
-                if row.unit else None
+            target = (
+                self.directory.escalation_target(row.unit, action["escalate"]) if row.unit else None
+            )
             to = [f"unit:{target.id}"] if target else []
-            self._notify(conn, wf, view, to, "escalation", SYSTEM, row.created_by, event, now,
-                         None, extra)
+            self._notify(
+                conn, wf, view, to, "escalation", SYSTEM, row.created_by, event, now, None, extra
+            )
             where = f"{target.name} ({target.id})" if target else "nobody (no such unit above)"
-            row = self._reload_after(conn, row, self._note(
-                conn, row, f"sla:escalate", f"{timer.name}: escalated to {where}", now, late_by))
+            row = self._reload_after(
+                conn,
+                row,
+                self._note(
+                    conn, row, "sla:escalate", f"{timer.name}: escalated to {where}", now, late_by
+                ),
+            )
         if action.get("fire"):
             try:
-                self._fire_in(conn, row.id, action["fire"], SYSTEM, {},
-                              f"SLA {timer.name}", None, now, late_by=late_by)
+                self._fire_in(
+                    conn,
+                    row.id,
+                    action["fire"],
+                    SYSTEM,
+                    {},
+                    f"SLA {timer.name}",
+                    None,
+                    now,
+                    late_by=late_by,
+                )
             except Refused as exc:
-                self._note(conn, self.store.load_case(conn, row.id), f"note:{action['fire']}",
-                           str(exc), now, late_by)
+                self._note(
+                    conn,
+                    self.store.load_case(conn, row.id),
+                    f"note:{action['fire']}",
+                    str(exc),
+                    now,
+                    late_by,
+                )
         elif not action.get("escalate"):
-            self._note(conn, row, f"sla:{timer.name}", action.get("label") or timer.kind, now,
-                       late_by)
+            self._note(
+                conn, row, f"sla:{timer.name}", action.get("label") or timer.kind, now, late_by
+            )
 
     def _reload_after(self, conn, row, _seq: int):
         return self.store.load_case(conn, row.id)
@@ -624,34 +1001,72 @@ class Engine:
 
 # ---- row helpers ------------------------------------------------------------------------
 def _view(row) -> CaseView:
-    return CaseView(row.id, row.state, row.version, dict(row.data or {}), row.unit,
-                    row.created_at, row.parent_id)
+    return CaseView(
+        row.id,
+        row.state,
+        row.version,
+        dict(row.data or {}),
+        row.unit,
+        row.created_at,
+        row.parent_id,
+    )
 
 
 def _clock(row) -> sla.Clock:
-    return sla.Clock(row.clock, row.clock_started_at, row.due_at, bool(row.due_provisional),
-                     row.paused_at, row.paused_remaining)
+    return sla.Clock(
+        row.clock,
+        row.clock_started_at,
+        row.due_at,
+        bool(row.due_provisional),
+        row.paused_at,
+        row.paused_remaining,
+    )
 
 
 def _clock_columns(clock: sla.Clock) -> dict[str, Any]:
-    return dict(clock=clock.name, clock_started_at=clock.started_at, due_at=clock.due_at,
-                due_provisional=clock.provisional, paused_at=clock.paused_at,
-                paused_remaining=clock.paused_remaining)
+    return dict(
+        clock=clock.name,
+        clock_started_at=clock.started_at,
+        due_at=clock.due_at,
+        due_provisional=clock.provisional,
+        paused_at=clock.paused_at,
+        paused_remaining=clock.paused_remaining,
+    )
 
 
 def _sla_ctx(view) -> dict[str, Any]:
     if view is None:
-        return {"clock": None, "due": None, "remaining": None, "overdue": False,
-                "overdue_by": None, "paused": False, "provisional": False, "started": None}
-    return {"clock": view.clock, "due": view.due, "remaining": view.remaining,
-            "overdue": view.overdue, "overdue_by": view.overdue_by, "paused": view.paused,
-            "provisional": view.provisional, "started": None}
+        return {
+            "clock": None,
+            "due": None,
+            "remaining": None,
+            "overdue": False,
+            "overdue_by": None,
+            "paused": False,
+            "provisional": False,
+            "started": None,
+        }
+    return {
+        "clock": view.clock,
+        "due": view.due,
+        "remaining": view.remaining,
+        "overdue": view.overdue,
+        "overdue_by": view.overdue_by,
+        "paused": view.paused,
+        "provisional": view.provisional,
+        "started": None,
+    }
 
 
 def _child_ctx(row, engine: Engine) -> dict[str, Any]:
     wf = engine.workflow(row.workflow_id, row.revision)
-    return {"id": row.id, "workflow": row.workflow_id, "state": row.state,
-            "final": row.state in wf.finals, "data": dict(row.data or {})}
+    return {
+        "id": row.id,
+        "workflow": row.workflow_id,
+        "state": row.state,
+        "final": row.state in wf.finals,
+        "data": dict(row.data or {}),
+    }
 
 
 def _title(d, view: CaseView) -> str:

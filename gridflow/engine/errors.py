@@ -124,10 +124,17 @@ class CalendarNotCovered(GridflowError):
 
 
 class DeliveryError(GridflowError):
-    """A channel could not deliver. ``permanent`` → dead letter; else retry after ``retry_after``."""
+    """A channel could not deliver: ``permanent`` → dead letter, else retry (after
+    ``retry_after`` seconds when the peer said so)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
-                 disable_endpoint: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        disable_endpoint: bool = False,
+    ):
         self.permanent, self.retry_after = permanent, retry_after
         self.disable_endpoint = disable_endpoint
         super().__init__(message)

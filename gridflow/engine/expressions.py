@@ -55,7 +55,9 @@ class Expression:
         try:
             return self._fn(**context) if self.native else self._fn.render(**context)
         except SecurityError as exc:
-            raise ExpressionError(f"{self.source!r} refused by the sandbox: {exc}", self.source)
+            raise ExpressionError(
+                f"{self.source!r} refused by the sandbox: {exc}", self.source
+            ) from None
         except UndefinedError as exc:
             raise ExpressionError(f"{self.source!r}: {exc.message}", self.source) from None
         except Exception as exc:  # arithmetic on None, bad comparisons, …: a person's mistake
@@ -91,7 +93,7 @@ def compile_expression(source: str) -> Expression:
 
 def compile_value(value: Any) -> Any:
     """A ``set`` value: literals stay literals; ``{{ }}`` strings become Expressions."""
-    if not isinstance(value, str) or "{{" not in value and "{%" not in value:
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
         return value
     whole = _WHOLE.match(value)
     if whole and "}}" not in whole.group(1):

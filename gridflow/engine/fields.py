@@ -32,8 +32,11 @@ def coerce(name: str, spec: FieldDef, value: Any, units: dict | None = None) -> 
         if not isinstance(items, (list, tuple)):
             raise FieldValueError(f"{name}: expected a list, got {value!r}")
         item_spec = FieldDef(type=spec.items, values=spec.values, kind=spec.kind)
-        return [_scalar(name, item_spec, v.strip() if isinstance(v, str) else v, units)
-                for v in items if not (isinstance(v, str) and not v.strip())]
+        return [
+            _scalar(name, item_spec, v.strip() if isinstance(v, str) else v, units)
+            for v in items
+            if not (isinstance(v, str) and not v.strip())
+        ]
     return _scalar(name, spec, value, units)
 
 
@@ -66,16 +69,28 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
         if t == "date":
             if isinstance(value, datetime):
                 return value.date().isoformat()
-            return value.isoformat() if isinstance(value, date) else date.fromisoformat(str(value)).isoformat()
+            return (
+                value.isoformat()
+                if isinstance(value, date)
+                else date.fromisoformat(str(value)).isoformat()
+            )
         if t == "datetime":
             dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
             return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+        if t == "duration":
+            from gridflow.engine.duration import Duration
+
+            try:
+                return str(Duration.parse(str(value)))
+            except ValueError as exc:
+                raise FieldValueError(f"{name}: {exc}") from None
         if t == "enum":
             text = str(value)
             if text not in (spec.values or []):
                 hint = did_you_mean(text, spec.values or [])
                 raise FieldValueError(
-                    f"{name}: {text!r} is not one of {', '.join(spec.values or [])}{hint}")
+                    f"{name}: {text!r} is not one of {', '.join(spec.values or [])}{hint}"
+                )
             return text
         if t in ("unit", "person"):
             text = str(value)
@@ -95,6 +110,9 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
 
 def defaults(fields: dict[str, FieldDef]) -> dict[str, Any]:
     """Every declared field with its default (None when it has none): guards can rely on keys."""
-    return {name: (list(spec.default) if isinstance(spec.default, list) else spec.default)
-            if spec.default is not None else ([] if spec.type == "list" else None)
-            for name, spec in fields.items()}
+    return {
+        name: (list(spec.default) if isinstance(spec.default, list) else spec.default)
+        if spec.default is not None
+        else ([] if spec.type == "list" else None)
+        for name, spec in fields.items()
+    }

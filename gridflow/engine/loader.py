@@ -18,7 +18,12 @@ from pydantic import BaseModel, ValidationError
 
 from gridflow.engine import definition as d
 from gridflow.engine.errors import DefinitionError, Problem
-from gridflow.engine.expressions import Expression, ExpressionError, compile_expression, compile_value
+from gridflow.engine.expressions import (
+    Expression,
+    ExpressionError,
+    compile_expression,
+    compile_value,
+)
 from gridflow.engine.machine import CompiledTransition, CompiledWorkflow
 from gridflow.engine.suggest import did_you_mean
 from gridflow.engine.yamlsource import Located, parse
@@ -27,11 +32,29 @@ EXPRESSION_NAMES = {"data", "payload", "actor", "case", "now", "comment", "sla",
 ATTRS = {
     "actor": {"id", "name", "roles", "unit", "units", "system"},
     "case": {"id", "state", "version", "unit", "created_at", "parent_id"},
-    "sla": {"clock", "due", "remaining", "overdue", "overdue_by", "paused", "provisional",
-            "started"},
+    "sla": {
+        "clock",
+        "due",
+        "remaining",
+        "overdue",
+        "overdue_by",
+        "paused",
+        "provisional",
+        "started",
+    },
 }
-RECIPIENTS = {"actor", "assignee", "leader", "parent", "street", "district", "area", "reporter",
-              "creator", "department"}
+RECIPIENTS = {
+    "actor",
+    "assignee",
+    "leader",
+    "parent",
+    "street",
+    "district",
+    "area",
+    "reporter",
+    "creator",
+    "department",
+}
 RECIPIENT_PREFIXES = ("role:", "field:", "person:", "unit:")
 
 
@@ -66,8 +89,10 @@ def check_text(text: str, file: str = "<string>") -> tuple[CompiledWorkflow | No
     problems += checker.problems
     if any(p.severity == "error" for p in problems):
         return None, problems
-    wf = CompiledWorkflow(model, compiled_transitions, source=text,
-                          content_hash=content_hash(text), file=file)
+    wf = CompiledWorkflow(
+        model, compiled_transitions, source=text, content_hash=content_hash(text), file=file
+    )
+    wf.due_expressions = {base[1]: expr for base, expr in checker.due_exprs.items()}
     wf.warnings = [p for p in problems if p.severity != "error"]
     return wf, problems
 
@@ -101,10 +126,11 @@ def validate_workflow(located: Located):
             continue
         good = {}
         for name, item in items.items():
-            value, found = validate_model(located, model, item, (section, name))
+            _, found = validate_model(located, model, item, (section, name))
             if not re.match(d.NAME, name):
-                found.append(located.problem((section, name),
-                                             f"{name!r} is not a lower_snake_case name"))
+                found.append(
+                    located.problem((section, name), f"{name!r} is not a lower_snake_case name")
+                )
             if found:
                 broken[section].add(name)
                 problems += found
@@ -115,7 +141,7 @@ def validate_workflow(located: Located):
     if isinstance(raw.get("transitions"), list):
         good_t = []
         for i, item in enumerate(raw["transitions"]):
-            value, found = validate_model(located, d.Transition, item, ("transitions", i))
+            _value, found = validate_model(located, d.Transition, item, ("transitions", i))
             problems += found
             if not found:
                 good_t.append(item)
@@ -126,8 +152,7 @@ def validate_workflow(located: Located):
     return model, problems, broken, index_map
 
 
-def validate_model(located: Located, model: type[BaseModel], value: Any = None,
-                   prefix: tuple = ()):
+def validate_model(located: Located, model: type[BaseModel], value: Any = None, prefix: tuple = ()):
     """Validate ``value`` (default: the document) against a pydantic model; errors become
     located Problems under ``prefix``."""
     value = located.value if value is None and not prefix else value
@@ -137,7 +162,7 @@ def validate_model(located: Located, model: type[BaseModel], value: Any = None,
         problems, seen = [], set()
         for err in exc.errors(include_url=False):
             path = prefix + _data_path(value, err["loc"])
-            message = _message(err, path[len(prefix):], value, model)
+            message = _message(err, path[len(prefix) :], value, model)
             key = (path, message)
             if key not in seen:
                 seen.add(key)
@@ -149,15 +174,21 @@ def _data_path(value: Any, loc: Iterable) -> tuple:
     """Pydantic's loc, keeping only the parts that exist in the data (drops union tags)."""
     path, cur = [], value
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
+        inside = (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+        )
+        if inside:
             path.append(part)
             cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
-            path.append(part)
-            cur = cur[part]
-        elif isinstance(cur, dict) and isinstance(part, str) and part not in cur and \
-                part not in ("str", "int", "list[str]", "dict[str,str]") and "[" not in part \
-                and not part[:1].isupper() and not part.startswith("function"):
+        elif (
+            isinstance(cur, dict)
+            and isinstance(part, str)
+            and part not in cur
+            and part not in ("str", "int", "list[str]", "dict[str,str]")
+            and "[" not in part
+            and not part[:1].isupper()
+            and not part.startswith("function")
+        ):
             path.append(part)  # a missing key: point at its would-be place
             break
     return tuple(path)
@@ -174,7 +205,8 @@ def _message(err: dict, path: tuple, value: Any, model: type[BaseModel]) -> str:
         allowed = err.get("ctx", {}).get("expected", "")
         got = err.get("input")
         return f"{got!r} is not allowed; expected {allowed}" + did_you_mean(
-            str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")])
+            str(got), [a.strip(" '") for a in str(allowed).replace(" or ", ",").split(",")]
+        )
     if kind == "string_pattern_mismatch":
         return f"{err.get('input')!r} is not a lower_snake_case name"
     if kind == "value_error":
@@ -190,8 +222,9 @@ def _drop_union_noise(problems: list[Problem]) -> list[Problem]:
     out = []
     for group in by_path.values():
         if len(group) > 1:
-            group = [p for p in group if not p.message.startswith(("Input should be a valid",))] \
-                or group[:1]
+            group = [
+                p for p in group if not p.message.startswith(("Input should be a valid",))
+            ] or group[:1]
         out.extend(group)
     return out
 
@@ -206,7 +239,8 @@ def _fields_at(model: type[BaseModel], path: tuple, value: Any) -> list[str]:
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(part) or next(
-                (f for f in current.model_fields.values() if f.alias == part), None)
+                (f for f in current.model_fields.values() if f.alias == part), None
+            )
             if info is None:
                 return []
             current = info.annotation
@@ -214,9 +248,11 @@ def _fields_at(model: type[BaseModel], path: tuple, value: Any) -> list[str]:
         for _ in range(4):
             if isinstance(current, type) and issubclass(current, BaseModel):
                 break
-            args = [a for a in typing.get_args(current)
-                    if isinstance(a, type) and issubclass(a, BaseModel)] or \
-                [a for a in typing.get_args(current) if typing.get_args(a)]
+            args = [
+                a
+                for a in typing.get_args(current)
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ] or [a for a in typing.get_args(current) if typing.get_args(a)]
             if not args:
                 break
             current = args[-1]
@@ -230,14 +266,17 @@ class _GraphChecker:
     """Cross-references and graph shape. Names whose own entry was broken (already reported
     by the schema stage) are not reported again as unknown."""
 
-    def __init__(self, wf: d.Workflow, located: Located, broken: dict[str, set[str]],
-                 index_map: list[int]):
+    def __init__(
+        self, wf: d.Workflow, located: Located, broken: dict[str, set[str]], index_map: list[int]
+    ):
         self.wf, self.loc = wf, located
         self.problems: list[Problem] = []
         self.broken = set().union(*broken.values()) if broken else set()
+        self.broken_states = broken.get("states", set()) if broken else set()
         self.states = set(wf.states)
         self.fields = set(wf.fields)
         self.index_map = index_map
+        self.due_exprs: dict[tuple, Any] = {}
 
     def error(self, path: tuple, message: str) -> None:
         if path[:1] == ("transitions",) and len(path) > 1 and isinstance(path[1], int):
@@ -253,17 +292,44 @@ class _GraphChecker:
 
     def run(self) -> list[CompiledTransition]:
         wf = self.wf
-        if wf.initial not in self.states:
-            self.error(("initial",), f"unknown state {wf.initial!r}" + self._hint(wf.initial))
+        if isinstance(wf.initial, str):
+            if wf.initial not in self.states:
+                self.error(("initial",), f"unknown state {wf.initial!r}" + self._hint(wf.initial))
+        else:
+            spec = wf.fields.get(wf.initial.by)
+            if spec is None:
+                self.error(
+                    ("initial", "by"),
+                    f"unknown field {wf.initial.by!r}" + did_you_mean(wf.initial.by, self.fields),
+                )
+            for key, name in wf.initial.map.items():
+                if name not in self.states:
+                    self.error(
+                        ("initial", "map", key), f"unknown state {name!r}" + self._hint(name)
+                    )
+                if spec is not None and spec.type == "enum" and key not in (spec.values or []):
+                    self.error(
+                        ("initial", "map", key),
+                        f"{key!r} is not a value of "
+                        f"{wf.initial.by}" + did_you_mean(key, spec.values or []),
+                    )
+            if wf.initial.default and wf.initial.default not in self.states:
+                self.error(
+                    ("initial", "default"),
+                    f"unknown state {wf.initial.default!r}" + self._hint(wf.initial.default),
+                )
         if wf.title_field and wf.title_field not in self.fields:
-            self.error(("title_field",), f"unknown field {wf.title_field!r}"
-                       + did_you_mean(wf.title_field, self.fields))
+            self.error(
+                ("title_field",),
+                f"unknown field {wf.title_field!r}" + did_you_mean(wf.title_field, self.fields),
+            )
         for name, spec in wf.fields.items():
             self._check_field(name, spec)
         for j, role in enumerate(wf.start_roles):
             if role not in wf.roles:
-                self.error(("start_roles", j), f"unknown role {role!r}"
-                           + did_you_mean(role, wf.roles))
+                self.error(
+                    ("start_roles", j), f"unknown role {role!r}" + did_you_mean(role, wf.roles)
+                )
         compiled = [self._transition(i, t) for i, t in enumerate(wf.transitions)]
         for name, state in wf.states.items():
             self._check_state(name, state)
@@ -287,7 +353,7 @@ class _GraphChecker:
         if state.final and state.sla and not state.sla.pause and state.sla.due:
             self.warn((*base, "sla"), "a final state's clock never runs out")
         if state.sla:
-            self._check_sla(base + ("sla",), state.sla)
+            self._check_sla((*base, "sla"), state.sla)
         for i, n in enumerate(state.notify):
             self._check_notify((*base, "notify", i), n)
 
@@ -295,17 +361,24 @@ class _GraphChecker:
         if isinstance(sla.due, d.DueChoice):
             spec = self.wf.fields.get(sla.due.by)
             if spec is None:
-                self.error((*base, "due", "by"), f"unknown field {sla.due.by!r}"
-                           + did_you_mean(sla.due.by, self.fields))
+                self.error(
+                    (*base, "due", "by"),
+                    f"unknown field {sla.due.by!r}" + did_you_mean(sla.due.by, self.fields),
+                )
             elif spec.type == "enum":
                 for key in sla.due.map:
                     if key not in (spec.values or []):
-                        self.error((*base, "due", "map", key), f"{key!r} is not a value of "
-                                   f"{sla.due.by}" + did_you_mean(key, spec.values or []))
+                        self.error(
+                            (*base, "due", "map", key),
+                            f"{key!r} is not a value of "
+                            f"{sla.due.by}" + did_you_mean(key, spec.values or []),
+                        )
             for key, text in sla.due.map.items():
                 self._duration((*base, "due", "map", key), text)
             if sla.due.default:
                 self._duration((*base, "due", "default"), sla.due.default)
+        elif isinstance(sla.due, str) and "{{" in sla.due:
+            self.due_exprs[base] = self._value((*base, "due"), sla.due)
         elif sla.due is not None:
             self._duration((*base, "due"), sla.due)
         for i, r in enumerate(sla.remind):
@@ -318,8 +391,11 @@ class _GraphChecker:
             self._duration((*base, "overdue", i, "after"), step.after)
             self._recipients((*base, "overdue", i, "notify"), step.notify)
             if step.fire and not any(t.trigger == step.fire for t in self.wf.transitions):
-                self.error((*base, "overdue", i, "fire"), f"unknown trigger {step.fire!r}"
-                           + did_you_mean(step.fire, {t.trigger for t in self.wf.transitions}))
+                self.error(
+                    (*base, "overdue", i, "fire"),
+                    f"unknown trigger {step.fire!r}"
+                    + did_you_mean(step.fire, {t.trigger for t in self.wf.transitions}),
+                )
             if step.escalate and step.escalate not in ("parent", "street", "district", "area"):
                 pass  # a unit id; checked against the directory when it fires
         if (sla.due is not None or sla.remind or sla.overdue) and not sla.due:
@@ -346,14 +422,19 @@ class _GraphChecker:
                 continue
             prefix = next((p for p in RECIPIENT_PREFIXES if name.startswith(p)), None)
             if prefix == "role:" and name[5:] not in self.wf.roles:
-                self.error((*path, i), f"unknown role {name[5:]!r}"
-                           + did_you_mean(name[5:], self.wf.roles))
+                self.error(
+                    (*path, i), f"unknown role {name[5:]!r}" + did_you_mean(name[5:], self.wf.roles)
+                )
             elif prefix == "field:" and name[6:] not in self.fields:
-                self.error((*path, i), f"unknown field {name[6:]!r}"
-                           + did_you_mean(name[6:], self.fields))
+                self.error(
+                    (*path, i), f"unknown field {name[6:]!r}" + did_you_mean(name[6:], self.fields)
+                )
             elif prefix is None:
-                self.error((*path, i), f"unknown recipient {name!r}"
-                           + did_you_mean(name, [*RECIPIENTS, "role:", "field:", "person:"]))
+                self.error(
+                    (*path, i),
+                    f"unknown recipient {name!r}"
+                    + did_you_mean(name, [*RECIPIENTS, "role:", "field:", "person:"]),
+                )
 
     def _check_notify(self, path: tuple, n: d.Notify) -> None:
         self._recipients((*path, "to"), n.to)
@@ -380,12 +461,16 @@ class _GraphChecker:
     def _names(self, path: tuple, expr: Expression, extra: Iterable[str]) -> None:
         allowed = EXPRESSION_NAMES | set(extra)
         for name in sorted(expr.names - allowed):
-            self.error(path, f"unknown name {name!r} in {expr.source!r}"
-                       + did_you_mean(name, allowed))
+            self.error(
+                path, f"unknown name {name!r} in {expr.source!r}" + did_you_mean(name, allowed)
+            )
         for var, attr in sorted(expr.attrs):
             if var in ("data", "payload") and var not in extra and attr not in self.fields:
-                self.error(path, f"unknown field {var}.{attr} in {expr.source!r}"
-                           + did_you_mean(attr, self.fields))
+                self.error(
+                    path,
+                    f"unknown field {var}.{attr} in {expr.source!r}"
+                    + did_you_mean(attr, self.fields),
+                )
             elif var in ATTRS and var not in extra and attr not in ATTRS[var]:
                 self.error(path, f"{var} has no {attr!r}" + did_you_mean(attr, ATTRS[var]))
 
@@ -397,23 +482,30 @@ class _GraphChecker:
         else:
             for j, s in enumerate(sources):
                 if s not in self.states:
-                    where = (*base, "source", j) if isinstance(t.source, list) else (*base, "source")
+                    where = (
+                        (*base, "source", j) if isinstance(t.source, list) else (*base, "source")
+                    )
                     self.error(where, f"unknown state {s!r}" + self._hint(s))
         if t.dest not in self.states:
             self.error((*base, "dest"), f"unknown state {t.dest!r}" + self._hint(t.dest))
         for j, role in enumerate(t.roles):
             if role not in self.wf.roles:
-                self.error((*base, "roles", j), f"unknown role {role!r}"
-                           + did_you_mean(role, self.wf.roles))
+                self.error(
+                    (*base, "roles", j),
+                    f"unknown role {role!r}" + did_you_mean(role, self.wf.roles),
+                )
         for key in ("requires", "accepts"):
             for j, name in enumerate(getattr(t, key)):
                 if name not in self.fields:
-                    self.error((*base, key, j), f"unknown field {name!r}"
-                               + did_you_mean(name, self.fields))
+                    self.error(
+                        (*base, key, j), f"unknown field {name!r}" + did_you_mean(name, self.fields)
+                    )
         for name in t.set:
             if name not in self.fields:
-                self.error((*base, "set", name), f"unknown field {name!r}"
-                           + did_you_mean(name, self.fields))
+                self.error(
+                    (*base, "set", name),
+                    f"unknown field {name!r}" + did_you_mean(name, self.fields),
+                )
         when = self._expr((*base, "when"), t.when) if t.when else None
         checks = []
         for j, c in enumerate(t.checks):
@@ -433,38 +525,49 @@ class _GraphChecker:
             var = [t.spawn.as_]
             spawn_set = {k: self._value((*sp, "set", k), v, var) for k, v in t.spawn.set.items()}
             spawn_unit = self._value((*sp, "unit"), t.spawn.unit, var) if t.spawn.unit else None
-            if t.spawn.on_all_final:
-                pass  # a trigger of this workflow: checked in _check_graph
-        return CompiledTransition(i, t, when, tuple(checks), set_, spawn_each, spawn_set,
-                                  spawn_unit, extend)
+            if t.spawn.then:
+                pass  # a trigger of the child workflow: checked in load_files
+        return CompiledTransition(
+            i, t, when, tuple(checks), set_, spawn_each, spawn_set, spawn_unit, extend
+        )
 
     def _check_graph(self) -> None:
         wf = self.wf
         triggers = {t.trigger for t in wf.transitions}
         for i, t in enumerate(wf.transitions):
             if t.spawn and t.spawn.on_all_final and t.spawn.on_all_final not in triggers:
-                self.error(("transitions", i, "spawn", "on_all_final"),
-                           f"unknown trigger {t.spawn.on_all_final!r}"
-                           + did_you_mean(t.spawn.on_all_final, triggers))
+                self.error(
+                    ("transitions", i, "spawn", "on_all_final"),
+                    f"unknown trigger {t.spawn.on_all_final!r}"
+                    + did_you_mean(t.spawn.on_all_final, triggers),
+                )
         # same trigger from the same state: an unguarded branch hides the ones after it
         seen: dict[tuple[str, str], int] = {}
         for i, t in enumerate(wf.transitions):
-            for s in (list(wf.states) if t.source == "*" else t.sources):
+            for s in list(wf.states) if t.source == "*" else t.sources:
                 key = (s, t.trigger)
-                if key in seen and not t.when and set(t.roles) <= set(
-                        wf.transitions[seen[key]].roles) and s in self.states:
-                    self.warn(("transitions", i), f"never taken from {s!r}: transition "
-                              f"{seen[key]} has the same trigger with no 'when' before it")
+                if (
+                    key in seen
+                    and not t.when
+                    and set(t.roles) <= set(wf.transitions[seen[key]].roles)
+                    and s in self.states
+                ):
+                    self.warn(
+                        ("transitions", i),
+                        f"never taken from {s!r}: transition "
+                        f"{seen[key]} has the same trigger with no 'when' before it",
+                    )
                 if not t.when:
                     seen.setdefault(key, i)
-        if wf.initial not in self.states:
-            return
+        starts = [s for s in wf.initial_states if s in self.states]
+        if not starts or self.broken_states:
+            return  # reachability over a partly broken graph would only echo those errors
         edges: dict[str, set[str]] = {s: set() for s in self.states}
         for t in wf.transitions:
-            for s in (list(self.states) if t.source == "*" else t.sources):
+            for s in list(self.states) if t.source == "*" else t.sources:
                 if s in edges and t.dest in self.states:
                     edges[s].add(t.dest)
-        reached, todo = {wf.initial}, deque([wf.initial])
+        reached, todo = set(starts), deque(starts)
         while todo:
             for nxt in edges[todo.popleft()]:
                 if nxt not in reached:
@@ -472,8 +575,10 @@ class _GraphChecker:
                     todo.append(nxt)
         for name, state in wf.states.items():
             if name not in reached:
-                self.error(("states", name), f"state {name!r} cannot be reached from "
-                           f"{wf.initial!r}")
+                self.error(
+                    ("states", name),
+                    f"state {name!r} cannot be reached from {' or '.join(map(repr, starts))}",
+                )
             elif not state.final and not edges[name]:
                 self.error(("states", name), f"state {name!r} is not final and has no way out")
         if not wf.final_states:
@@ -487,8 +592,13 @@ def load_dir(folder: str | Path) -> dict[str, CompiledWorkflow]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DefinitionError([Problem(str(folder), 0, 0, "", "no such folder")])
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and
-                   p.stem not in ("org", "calendar-overrides") and p.is_file())
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".yaml", ".yml")
+        and p.stem not in ("org", "calendar-overrides")
+        and p.is_file()
+    )
     return load_files(files)
 
 
@@ -509,18 +619,40 @@ def load_files(files: Iterable[str | Path]) -> dict[str, CompiledWorkflow]:
         if wf is None:
             continue
         if wf.id in loaded:
-            problems.append(Problem(str(path), *_mark(wf, ("id",)), "id",
-                                    f"workflow id {wf.id!r} also defined in {loaded[wf.id].file}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    *_mark(wf, ("id",)),
+                    "id",
+                    f"workflow id {wf.id!r} also defined in {loaded[wf.id].file}",
+                )
+            )
             continue
         loaded[wf.id] = wf
     for wf in loaded.values():
         for i, t in enumerate(wf.definition.transitions):
             if t.spawn and t.spawn.workflow not in loaded:
-                problems.append(Problem(wf.file, *_mark(wf, ("transitions", i, "spawn",
-                                                             "workflow")),
-                                        f"transitions[{i}].spawn.workflow",
-                                        f"unknown workflow {t.spawn.workflow!r}"
-                                        + did_you_mean(t.spawn.workflow, loaded)))
+                problems.append(
+                    Problem(
+                        wf.file,
+                        *_mark(wf, ("transitions", i, "spawn", "workflow")),
+                        f"transitions[{i}].spawn.workflow",
+                        f"unknown workflow {t.spawn.workflow!r}"
+                        + did_you_mean(t.spawn.workflow, loaded),
+                    )
+                )
+            elif t.spawn and t.spawn.then:
+                child = {x.trigger for x in loaded[t.spawn.workflow].transitions}
+                if t.spawn.then not in child:
+                    problems.append(
+                        Problem(
+                            wf.file,
+                            *_mark(wf, ("transitions", i, "spawn", "then")),
+                            f"transitions[{i}].spawn.then",
+                            f"{t.spawn.workflow} has no trigger {t.spawn.then!r}"
+                            + did_you_mean(t.spawn.then, child),
+                        )
+                    )
     if problems:
         raise DefinitionError(problems + warnings)
     return loaded

@@ -40,8 +40,14 @@ class CaseView:
     parent_id: int | None = None
 
     def as_context(self) -> dict:
-        return {"id": self.id, "state": self.state, "version": self.version, "unit": self.unit,
-                "created_at": self.created_at, "parent_id": self.parent_id}
+        return {
+            "id": self.id,
+            "state": self.state,
+            "version": self.version,
+            "unit": self.unit,
+            "created_at": self.created_at,
+            "parent_id": self.parent_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -88,13 +94,21 @@ class _Binding:
 class CompiledWorkflow:
     """A validated workflow with compiled guards and its ``transitions`` machine."""
 
-    def __init__(self, definition: Workflow, transitions_: list[CompiledTransition], *,
-                 source: str = "", content_hash: str = "", file: str = "<string>"):
+    def __init__(
+        self,
+        definition: Workflow,
+        transitions_: list[CompiledTransition],
+        *,
+        source: str = "",
+        content_hash: str = "",
+        file: str = "<string>",
+    ):
         self.definition = definition
         self.id = definition.id
         self.source, self.content_hash, self.file = source, content_hash, file
         self.revision: int | None = None  # set once stored
         self.warnings: list = []  # located warnings from loading
+        self.due_expressions: dict[str, Any] = {}  # state -> compiled ``sla.due`` expression
         self.transitions = transitions_
         self.finals = definition.final_states
         self._by_source: dict[tuple[str, str], list[CompiledTransition]] = {}
@@ -116,11 +130,21 @@ class CompiledWorkflow:
 
     def _build_machine(self) -> Machine:
         d = self.definition
-        m = Machine(model=None, states=list(d.states), initial=d.initial,
-                    auto_transitions=False, send_event=True)
+        m = Machine(
+            model=None,
+            states=list(d.states),
+            initial=d.initial_states[0],
+            auto_transitions=False,
+            send_event=True,
+        )
         for t in self.transitions:
-            m.add_transition(t.trigger, "*" if t.spec.source == "*" else t.spec.sources,
-                             t.spec.dest, conditions=[_condition(t)], after=[_record(t)])
+            m.add_transition(
+                t.trigger,
+                "*" if t.spec.source == "*" else t.spec.sources,
+                t.spec.dest,
+                conditions=[_condition(t)],
+                after=[_record(t)],
+            )
         return m
 
     # ---- queries ------------------------------------------------------------------
@@ -133,21 +157,36 @@ class CompiledWorkflow:
 
     def allowed_for(self, case: CaseView, actor: Actor, directory: Directory) -> list[str]:
         """Triggers ``actor`` holds a role for in the case's state (guards not evaluated)."""
-        return [trig for trig in self.triggers_from(case.state)
-                if any(self._grant_for(t, case, actor, directory, None)[0]
-                       for t in self.candidates(case.state, trig))]
+        return [
+            trig
+            for trig in self.triggers_from(case.state)
+            if any(
+                self._grant_for(t, case, actor, directory, None)[0]
+                for t in self.candidates(case.state, trig)
+            )
+        ]
 
     # ---- the decision -----------------------------------------------------------------
-    def decide(self, case: CaseView, trigger: str, actor: Actor, directory: Directory, *,
-               payload: Mapping[str, Any] | None = None, comment: str | None = None,
-               role: str | None = None, now: datetime | None = None,
-               extra_context: Mapping[str, Any] | None = None) -> Decision:
+    def decide(
+        self,
+        case: CaseView,
+        trigger: str,
+        actor: Actor,
+        directory: Directory,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        role: str | None = None,
+        now: datetime | None = None,
+        extra_context: Mapping[str, Any] | None = None,
+    ) -> Decision:
         """Check and apply ``trigger`` on ``case`` in memory, or raise a ``Refused``."""
         candidates = self.candidates(case.state, trigger)
         if not candidates:
             allowed = self.allowed_for(case, actor, directory) or self.triggers_from(case.state)
-            err = InvalidTrigger(case_id=case.id, trigger=trigger, state=case.state,
-                                 allowed=allowed)
+            err = InvalidTrigger(
+                case_id=case.id, trigger=trigger, state=case.state, allowed=allowed
+            )
             known = {t.trigger for t in self.transitions}
             if trigger not in known:
                 err.args = (str(err) + did_you_mean(trigger, known),)
@@ -160,60 +199,99 @@ class CompiledWorkflow:
         if not permitted:
             raise self._role_refusal(case, trigger, actor, role, candidates, directory)
 
-        accepted = {f for t in candidates if t.index in permitted
-                    for f in (*t.spec.requires, *t.spec.accepts)}
+        accepted = {
+            f
+            for t in candidates
+            if t.index in permitted
+            for f in (*t.spec.requires, *t.spec.accepts)
+        }
         clean = self._payload(case, trigger, payload or {}, accepted, directory)
         context = {
-            "data": dict(case.data), "payload": {k: clean.get(k) for k in accepted} | clean,
-            "actor": actor.as_context(), "case": case.as_context(), "now": now,
-            "comment": comment, **(extra_context or {}),
+            "data": dict(case.data),
+            "payload": {k: clean.get(k) for k in accepted} | clean,
+            "actor": actor.as_context(),
+            "case": case.as_context(),
+            "now": now,
+            "comment": comment,
+            **(extra_context or {}),
         }
         binding = _Binding(case.state, context, set(permitted))
         try:
             moved = self.machine.events[trigger].trigger(binding)
         except ExpressionError as exc:
-            raise GuardRefused(f"cannot {trigger!r} case {case.id}: {exc}", case_id=case.id,
-                               trigger=trigger, state=case.state, guard=exc.source) from None
+            raise GuardRefused(
+                f"cannot {trigger!r} case {case.id}: {exc}",
+                case_id=case.id,
+                trigger=trigger,
+                state=case.state,
+                guard=exc.source,
+            ) from None
         if not moved or binding.taken is None:
             guards = " / ".join(t.spec.when or "true" for t in candidates if t.index in permitted)
             raise GuardRefused(
                 f"cannot {trigger!r} case {case.id} in state {case.state!r}: "
                 f"the condition is not met ({guards})",
-                case_id=case.id, trigger=trigger, state=case.state, guard=guards)
+                case_id=case.id,
+                trigger=trigger,
+                state=case.state,
+                guard=guards,
+            )
         taken: CompiledTransition = binding.taken
         self._check_taken(case, taken, clean, comment, context)
         return self._apply(case, taken, permitted[taken.index], clean, context)
 
     # ---- steps of decide -------------------------------------------------------------
-    def _grant_for(self, t: CompiledTransition, case: CaseView, actor: Actor,
-                   directory: Directory, role: str | None) -> tuple[bool, Grant | None]:
+    def _grant_for(
+        self,
+        t: CompiledTransition,
+        case: CaseView,
+        actor: Actor,
+        directory: Directory,
+        role: str | None,
+    ) -> tuple[bool, Grant | None]:
+        """Whether ``actor`` may take ``t`` (and as which workflow role, at which unit)."""
         if actor.system:
             return True, None
-        for g in actor.grants:
-            if g.role in t.spec.roles and (role is None or g.role == role) and \
-                    self._in_scope(g, case, directory):
-                return True, g
+        for name in t.spec.roles:
+            if role is not None and role != name:
+                continue
+            grant = self.grant_as(name, case, actor, directory)
+            if grant is not None:
+                return True, grant
         return False, None
 
-    def _in_scope(self, grant: Grant, case: CaseView, directory: Directory) -> bool:
-        role = self.definition.roles.get(grant.role)
-        scope = role.scope if role else "unit"
+    def grant_as(
+        self, name: str, case: CaseView, actor: Actor, directory: Directory
+    ) -> Grant | None:
+        """The grant through which ``actor`` holds workflow role ``name`` for ``case``."""
+        spec = self.definition.roles.get(name)
+        org_role = (spec.org_role if spec else None) or name
+        scope = spec.scope if spec else "unit"
+        for g in actor.grants:
+            if g.role == org_role and self._in_scope(scope, g.unit, case, directory):
+                return Grant(name, g.unit)
+        return None
+
+    @staticmethod
+    def _in_scope(scope: str, unit: str, case: CaseView, directory: Directory) -> bool:
         if scope == "any":
             return True
         if scope == "unit":
-            return case.unit is None or directory.contains(grant.unit, case.unit)
+            return case.unit is None or directory.contains(unit, case.unit)
         if scope == "under":
-            return case.unit is None or directory.contains(case.unit, grant.unit)
+            return case.unit is None or directory.contains(case.unit, unit)
         target = case.data.get(scope.split(":", 1)[1])
         targets = target if isinstance(target, list) else [target]
-        return any(t is not None and directory.contains(grant.unit, t) for t in targets)
+        return any(x is not None and directory.contains(unit, x) for x in targets)
 
     def _scope_text(self, role_name: str, case: CaseView, directory: Directory) -> str:
         role = self.definition.roles.get(role_name)
         scope = role.scope if role else "unit"
+        if role and role.org_role:
+            role_name = f"{role.org_role} (as {role_name})"
         unit = directory.units.get(case.unit) if case.unit else None
         unit_txt = f"{unit.name} ({unit.id})" if unit else str(case.unit)
-        if scope == "any" or case.unit is None and scope in ("unit", "under"):
+        if scope == "any" or (case.unit is None and scope in ("unit", "under")):
             return role_name
         if scope == "unit":
             return f"{role_name} of {unit_txt} or a unit above it"
@@ -233,27 +311,43 @@ class CompiledWorkflow:
         return RoleRefused(
             f"{actor.name or actor.id} ({actor.id}: {holds}){as_role} cannot {trigger!r} "
             f"case {case.id} ({self.id}, state {case.state!r}): {need_txt}",
-            actor=actor.id, needed=needed, case_id=case.id, trigger=trigger, state=case.state)
+            actor=actor.id,
+            needed=needed,
+            case_id=case.id,
+            trigger=trigger,
+            state=case.state,
+        )
 
-    def _payload(self, case: CaseView, trigger: str, payload: Mapping[str, Any],
-                 accepted: set[str], directory: Directory) -> dict[str, Any]:
+    def _payload(
+        self,
+        case: CaseView,
+        trigger: str,
+        payload: Mapping[str, Any],
+        accepted: set[str],
+        directory: Directory,
+    ) -> dict[str, Any]:
         fields = self.definition.fields
         problems, clean = [], {}
         for key, value in payload.items():
             if key not in accepted:
                 hint = did_you_mean(key, accepted)
                 allowed = ", ".join(sorted(accepted)) or "none"
-                problems.append(f"{key!r} is not accepted by {trigger!r}{hint} "
-                                f"(it accepts: {allowed})")
+                problems.append(
+                    f"{key!r} is not accepted by {trigger!r}{hint} (it accepts: {allowed})"
+                )
                 continue
             try:
                 clean[key] = coerce(key, fields[key], value, directory.units or None)
             except FieldValueError as exc:
                 problems.append(str(exc))
         if problems:
-            raise MissingFields(f"cannot {trigger!r} case {case.id}: " + "; ".join(problems),
-                                fields=list(payload), case_id=case.id, trigger=trigger,
-                                state=case.state)
+            raise MissingFields(
+                f"cannot {trigger!r} case {case.id}: " + "; ".join(problems),
+                fields=list(payload),
+                case_id=case.id,
+                trigger=trigger,
+                state=case.state,
+            )
         return clean
 
     def _check_taken(self, case, taken: CompiledTransition, clean, comment, context) -> None:
@@ -262,27 +356,46 @@ class CompiledWorkflow:
         if missing:
             raise MissingFields(
                 f"cannot {trig!r} case {case.id}: the event must supply {', '.join(missing)}",
-                fields=missing, case_id=case.id, trigger=trig, state=case.state)
+                fields=missing,
+                case_id=case.id,
+                trigger=trig,
+                state=case.state,
+            )
         if taken.spec.comment_required and not (comment or "").strip():
-            raise MissingFields(f"cannot {trig!r} case {case.id}: a comment is required",
-                                fields=["comment"], case_id=case.id, trigger=trig,
-                                state=case.state)
+            raise MissingFields(
+                f"cannot {trig!r} case {case.id}: a comment is required",
+                fields=["comment"],
+                case_id=case.id,
+                trigger=trig,
+                state=case.state,
+            )
         for expr, message in taken.checks:
             try:
                 ok = expr(context)
             except ExpressionError as exc:
-                raise GuardRefused(f"cannot {trig!r} case {case.id}: {exc}", case_id=case.id,
-                                   trigger=trig, state=case.state, guard=expr.source) from None
+                raise GuardRefused(
+                    f"cannot {trig!r} case {case.id}: {exc}",
+                    case_id=case.id,
+                    trigger=trig,
+                    state=case.state,
+                    guard=expr.source,
+                ) from None
             if not ok:
                 try:
                     text = str(evaluate(message, context))
                 except ExpressionError:
                     text = getattr(message, "source", message)
-                raise GuardRefused(f"cannot {trig!r} case {case.id}: {text}", case_id=case.id,
-                                   trigger=trig, state=case.state, guard=expr.source)
+                raise GuardRefused(
+                    f"cannot {trig!r} case {case.id}: {text}",
+                    case_id=case.id,
+                    trigger=trig,
+                    state=case.state,
+                    guard=expr.source,
+                )
 
-    def _apply(self, case, taken: CompiledTransition, grant: Grant | None, clean,
-               context) -> Decision:
+    def _apply(
+        self, case, taken: CompiledTransition, grant: Grant | None, clean, context
+    ) -> Decision:
         data = dict(case.data) | clean
         context = context | {"data": data}
         fields = self.definition.fields
@@ -291,21 +404,33 @@ class CompiledWorkflow:
             try:
                 data[key] = coerce(key, fields[key], result)
             except FieldValueError as exc:
-                raise GuardRefused(f"cannot {taken.trigger!r} case {case.id}: set {exc}",
-                                   case_id=case.id, trigger=taken.trigger,
-                                   state=case.state) from None
-        decision = Decision(taken, case.state, taken.spec.dest, grant.role if grant else None,
-                            clean, data, taken.spec.dest in self.finals)
+                raise GuardRefused(
+                    f"cannot {taken.trigger!r} case {case.id}: set {exc}",
+                    case_id=case.id,
+                    trigger=taken.trigger,
+                    state=case.state,
+                ) from None
+        decision = Decision(
+            taken,
+            case.state,
+            taken.spec.dest,
+            grant.role if grant else None,
+            clean,
+            data,
+            taken.spec.dest in self.finals,
+        )
         if taken.spawn_for_each is not None:
             ctx = context | {"data": data}
             items = taken.spawn_for_each(ctx) or []
             var = taken.spec.spawn.as_
             for item in items if isinstance(items, (list, tuple)) else [items]:
                 ictx = ctx | {var: item}
-                decision.spawns.append({
-                    "data": {k: evaluate(v, ictx) for k, v in taken.spawn_set.items()},
-                    "unit": evaluate(taken.spawn_unit, ictx) if taken.spawn_unit else case.unit,
-                })
+                decision.spawns.append(
+                    {
+                        "data": {k: evaluate(v, ictx) for k, v in taken.spawn_set.items()},
+                        "unit": evaluate(taken.spawn_unit, ictx) if taken.spawn_unit else case.unit,
+                    }
+                )
         if taken.extend_clock is not None:
             value = evaluate(taken.extend_clock, context | {"data": data})
             decision.extend_by = str(value) if value not in (None, "") else None

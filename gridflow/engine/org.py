@@ -83,8 +83,11 @@ class Directory:
     people: dict[str, Actor] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, units: Iterable[tuple[str, str, str, str | None, str | None]],
-              people: Iterable[Actor] = ()) -> Directory:
+    def build(
+        cls,
+        units: Iterable[tuple[str, str, str, str | None, str | None]],
+        people: Iterable[Actor] = (),
+    ) -> Directory:
         """Units as (id, name, kind, parent_id, name_en), parents before children."""
         d = cls()
         for uid, name, kind, parent, name_en in units:
@@ -132,15 +135,23 @@ class Directory:
 
     def holders(self, role: str | None, unit: str) -> list[Actor]:
         """People holding ``role`` (any role when None) exactly at ``unit``."""
-        return [p for p in self.people.values()
-                if any(g.unit == unit and (role is None or g.role == role) for g in p.grants)]
+        return [
+            p
+            for p in self.people.values()
+            if any(g.unit == unit and (role is None or g.role == role) for g in p.grants)
+        ]
 
     def leaders(self, unit: str) -> list[Actor]:
         """The people leading ``unit``: grants of role ``leader`` or ending in ``_chief``/``_head``,
         else whoever holds any role there."""
-        lead = [p for p in self.people.values() if any(
-            g.unit == unit and (g.role == "leader" or g.role.endswith(("_chief", "_head")))
-            for g in p.grants)]
+        lead = [
+            p
+            for p in self.people.values()
+            if any(
+                g.unit == unit and (g.role == "leader" or g.role.endswith(("_chief", "_head")))
+                for g in p.grants
+            )
+        ]
         return lead or self.holders(None, unit)
 
     def children(self, unit: str | None) -> list[Unit]:

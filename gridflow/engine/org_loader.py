@@ -40,9 +40,14 @@ class UnitDef(Strict):
     children: list[UnitDef] = []
 
 
+class DepartmentDef(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: Label
+
+
 class Departments(Strict):
     parent: str
-    items: list[UnitDef]
+    items: list[DepartmentDef]
 
 
 class GrantDef(Strict):
@@ -83,8 +88,12 @@ def load_org_text(text: str, file: str = "<org>") -> Directory:
 
     def visit(unit: UnitDef, parent: str | None, path: tuple) -> None:
         if unit.kind not in UNIT_KINDS:
-            problems.append(located.problem((*path, "kind"), f"unknown unit kind {unit.kind!r}"
-                                            + did_you_mean(unit.kind, UNIT_KINDS)))
+            problems.append(
+                located.problem(
+                    (*path, "kind"),
+                    f"unknown unit kind {unit.kind!r}" + did_you_mean(unit.kind, UNIT_KINDS),
+                )
+            )
         if unit.id in where:
             problems.append(located.problem((*path, "id"), f"duplicate unit id {unit.id!r}"))
             return
@@ -96,13 +105,20 @@ def load_org_text(text: str, file: str = "<org>") -> Directory:
     visit(model.units, None, ("units",))
     if model.departments:
         if model.departments.parent not in where:
-            problems.append(located.problem(("departments", "parent"),
-                                            f"unknown unit {model.departments.parent!r}"
-                                            + did_you_mean(model.departments.parent, where)))
+            problems.append(
+                located.problem(
+                    ("departments", "parent"),
+                    f"unknown unit {model.departments.parent!r}"
+                    + did_you_mean(model.departments.parent, where),
+                )
+            )
         else:
             for i, dept in enumerate(model.departments.items):
-                visit(dept.model_copy(update={"kind": "department"}),
-                      model.departments.parent, ("departments", "items", i))
+                visit(
+                    UnitDef(id=dept.id, name=dept.name, kind="department"),
+                    model.departments.parent,
+                    ("departments", "items", i),
+                )
     people = []
     seen: set[str] = set()
     for i, p in enumerate(model.people):
@@ -111,11 +127,21 @@ def load_org_text(text: str, file: str = "<org>") -> Directory:
         seen.add(p.id)
         for j, g in enumerate(p.roles):
             if g.unit not in where:
-                problems.append(located.problem(("people", i, "roles", j, "unit"),
-                                                f"unknown unit {g.unit!r}"
-                                                + did_you_mean(g.unit, where)))
-        people.append(Actor(p.id, p.name, tuple(Grant(g.role, g.unit) for g in p.roles), p.lang,
-                            tuple(Channel(c.channel, c.address) for c in p.channels)))
+                problems.append(
+                    located.problem(
+                        ("people", i, "roles", j, "unit"),
+                        f"unknown unit {g.unit!r}" + did_you_mean(g.unit, where),
+                    )
+                )
+        people.append(
+            Actor(
+                p.id,
+                p.name,
+                tuple(Grant(g.role, g.unit) for g in p.roles),
+                p.lang,
+                tuple(Channel(c.channel, c.address) for c in p.channels),
+            )
+        )
     if problems:
         raise DefinitionError(problems)
     return Directory.build(rows, people)
@@ -132,11 +158,15 @@ def load_org_file(path: str | Path) -> Directory:
 
 def check_org_roles(directory: Directory, workflows) -> list[str]:
     """Roles people hold that no workflow declares (likely typos), as readable warnings."""
-    declared = {r for wf in workflows for r in wf.definition.roles}
+    declared = {
+        spec.org_role or name for wf in workflows for name, spec in wf.definition.roles.items()
+    }
     out = []
     for person in directory.people.values():
         for g in person.grants:
             if g.role not in declared:
-                out.append(f"{person.id}: role {g.role!r} is used by no workflow"
-                           + did_you_mean(g.role, declared))
+                out.append(
+                    f"{person.id}: role {g.role!r} is used by no workflow"
+                    + did_you_mean(g.role, declared)
+                )
     return out

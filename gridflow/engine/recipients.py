@@ -18,8 +18,15 @@ from gridflow.engine.machine import CaseView, CompiledWorkflow
 from gridflow.engine.org import Actor, Directory
 
 
-def resolve(names: Iterable[str], *, wf: CompiledWorkflow, case: CaseView, directory: Directory,
-            actor: Actor | None, creator: str | None) -> list[Actor]:
+def resolve(
+    names: Iterable[str],
+    *,
+    wf: CompiledWorkflow,
+    case: CaseView,
+    directory: Directory,
+    actor: Actor | None,
+    creator: str | None,
+) -> list[Actor]:
     """People to notify, without repeats, in the order named. Unknown people are skipped."""
     out: dict[str, Actor] = {}
     for name in names:
@@ -30,17 +37,21 @@ def resolve(names: Iterable[str], *, wf: CompiledWorkflow, case: CaseView, direc
 
 
 def assignees(wf: CompiledWorkflow, case: CaseView, directory: Directory) -> list[Actor]:
-    roles = {r for trig in wf.triggers_from(case.state) for tr in wf.candidates(case.state, trig)
-             for r in tr.spec.roles}
+    roles = {
+        r
+        for trig in wf.triggers_from(case.state)
+        for tr in wf.candidates(case.state, trig)
+        for r in tr.spec.roles
+    }
     return _role_holders(roles, wf, case, directory)
 
 
 def _role_holders(roles: set[str], wf, case, directory) -> list[Actor]:
-    out = []
-    for person in directory.people.values():
-        if any(g.role in roles and wf._in_scope(g, case, directory) for g in person.grants):
-            out.append(person)
-    return out
+    return [
+        p
+        for p in directory.people.values()
+        if any(wf.grant_as(r, case, p, directory) for r in roles)
+    ]
 
 
 def _leaders_of(unit: str | None, directory: Directory) -> list[Actor]:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
+from gridflow.engine.calendar import Deadline
 from gridflow.engine.cases import SlaView
 from gridflow.engine.definition import DueChoice, State
 from gridflow.engine.duration import Duration, parse_fraction
+from gridflow.engine.expressions import evaluate
 
 
 @dataclass(frozen=True)
@@ -51,19 +53,51 @@ class TimerSpec:
 NO_CLOCK = Clock()
 
 
-def due_duration(state: State, data: Mapping[str, Any]) -> Duration | None:
-    """The deadline duration of a state, chosen by field when ``due`` is a ``DueChoice``."""
+def deadline(state: State, data: Mapping[str, Any], now: datetime, calendar, due_expr=None):
+    """The deadline a clock started ``now`` in ``state`` gets, or None (no ``due``)."""
     due = state.sla.due if state.sla else None
     if due is None:
         return None
     if isinstance(due, DueChoice):
         text = due.map.get(str(data.get(due.by)), due.default)
-        return Duration.parse(text) if text else None
-    return Duration.parse(due)
+        return calendar.add(now, Duration.parse(text)) if text else None
+    if due_expr is None:
+        return calendar.add(now, Duration.parse(due))
+    value = evaluate(due_expr, {"data": dict(data), "now": now})
+    if value in (None, ""):
+        return None
+    return _absolute(value, calendar) or calendar.add(now, Duration.parse(str(value)))
 
 
-def enter(state_name: str, state: State, clock: Clock, data: Mapping[str, Any],
-          now: datetime, calendar, extend_by: str | None = None) -> tuple[Clock, list[TimerSpec]]:
+def _absolute(value: Any, calendar):
+    """An ISO date (→ end of that working day) or datetime given as a deadline."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            try:
+                day = date.fromisoformat(str(value))
+            except ValueError:
+                return None
+            start = datetime.combine(day, time(0, 0), tzinfo=calendar.tz)
+            return calendar.add(start, Duration(0, "wd"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=calendar.tz)
+    return Deadline(moment.astimezone(UTC), not calendar.covers(moment.year))
+
+
+def enter(
+    state_name: str,
+    state: State,
+    clock: Clock,
+    data: Mapping[str, Any],
+    now: datetime,
+    calendar,
+    extend_by: str | None = None,
+    due_expr=None,
+) -> tuple[Clock, list[TimerSpec]]:
     """The clock after entering ``state`` and the timers to set for this entry."""
     sla = state.sla
     if sla is None:
@@ -72,22 +106,29 @@ def enter(state_name: str, state: State, clock: Clock, data: Mapping[str, Any],
     if sla.pause:
         if clock.name != name or clock.paused or clock.due_at is None:
             return clock, []
-        left = (calendar.working_seconds(now, clock.due_at) if clock.due_at > now
-                else -calendar.working_seconds(clock.due_at, now))
+        left = (
+            calendar.working_seconds(now, clock.due_at)
+            if clock.due_at > now
+            else -calendar.working_seconds(clock.due_at, now)
+        )
         return replace(clock, paused_at=now, paused_remaining=left), []
     if clock.name == name and clock.due_at is not None:
         if clock.paused:
             left = clock.paused_remaining or 0.0
             resumed = calendar.add_working_seconds(now, left)
-            clock = replace(clock, due_at=resumed.at, paused_at=None, paused_remaining=None,
-                            provisional=clock.provisional or resumed.provisional)
+            clock = replace(
+                clock,
+                due_at=resumed.at,
+                paused_at=None,
+                paused_remaining=None,
+                provisional=clock.provisional or resumed.provisional,
+            )
         fresh = False
     else:
-        duration = due_duration(state, data)
-        if duration is None:
+        due = deadline(state, data, now, calendar, due_expr)
+        if due is None:
             return Clock(name=name, started_at=now), []
-        deadline = calendar.add(now, duration)
-        clock = Clock(name, now, deadline.at, deadline.provisional)
+        clock = Clock(name, now, due.at, due.provisional)
         fresh = True
     if extend_by:
         moved = calendar.add(clock.due_at, Duration.parse(extend_by))
@@ -104,17 +145,38 @@ def _timers(state: State, clock: Clock, calendar) -> list[TimerSpec]:
             point = calendar.at_fraction(start, due, parse_fraction(r.at))
         else:
             point = calendar.subtract(due, Duration.parse(r.before))
-        out.append(TimerSpec(f"remind:{i}", "remind", point.at, point.provisional,
-                             {"notify": list(r.notify), "template": r.template,
-                              "label": r.at or f"{r.before} before"}))
+        out.append(
+            TimerSpec(
+                f"remind:{i}",
+                "remind",
+                point.at,
+                point.provisional,
+                {
+                    "notify": list(r.notify),
+                    "template": r.template,
+                    "label": r.at or f"{r.before} before",
+                },
+            )
+        )
     for i, step in enumerate(sla.overdue):
         after = Duration.parse(step.after)
         point = calendar.add(due, after) if after.amount else None
         at, prov = (point.at, point.provisional) if point else (due, clock.provisional)
-        out.append(TimerSpec(f"overdue:{i}", "overdue", at, prov or clock.provisional,
-                             {"notify": list(step.notify), "template": step.template,
-                              "escalate": step.escalate, "fire": step.fire,
-                              "label": str(after)}))
+        out.append(
+            TimerSpec(
+                f"overdue:{i}",
+                "overdue",
+                at,
+                prov or clock.provisional,
+                {
+                    "notify": list(step.notify),
+                    "template": step.template,
+                    "escalate": step.escalate,
+                    "fire": step.fire,
+                    "label": str(after),
+                },
+            )
+        )
     return out
 
 
@@ -124,10 +186,28 @@ def view(clock: Clock, now: datetime, calendar) -> SlaView | None:
         return None
     if clock.paused:
         left = clock.paused_remaining or 0.0
-        return SlaView(clock.name, clock.due_at, clock.provisional, True,
-                       max(left, 0.0), max(-left, 0.0) or None)
+        return SlaView(
+            clock.name,
+            clock.due_at,
+            clock.provisional,
+            True,
+            max(left, 0.0),
+            max(-left, 0.0) or None,
+        )
     if now <= clock.due_at:
-        return SlaView(clock.name, clock.due_at, clock.provisional, False,
-                       calendar.working_seconds(now, clock.due_at), None)
-    return SlaView(clock.name, clock.due_at, clock.provisional, False, 0.0,
-                   calendar.working_seconds(clock.due_at, now) or 1.0)
+        return SlaView(
+            clock.name,
+            clock.due_at,
+            clock.provisional,
+            False,
+            calendar.working_seconds(now, clock.due_at),
+            None,
+        )
+    return SlaView(
+        clock.name,
+        clock.due_at,
+        clock.provisional,
+        False,
+        0.0,
+        calendar.working_seconds(clock.due_at, now) or 1.0,
+    )

@@ -28,7 +28,7 @@ def normalise_url(url: str) -> str:
     """``postgresql://`` → psycopg 3; ``postgres://`` too."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -40,8 +40,10 @@ def create_sa_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
-            url, json_serializer=_json_dumps,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            url,
+            json_serializer=_json_dumps,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -59,8 +61,9 @@ def create_sa_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True,
-                            pool_size=5, max_overflow=10)
+    return sa.create_engine(
+        url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10
+    )
 
 
 class Store:
@@ -106,53 +109,101 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables (idempotent) and check the schema version."""
         try:
-            SQLModel.metadata.create_all(self.sa, tables=[
-                t.meta_t, t.definition_t, t.case_t, t.history_t, t.timer_t, t.outbox_t,
-                t.org_t, t.daemon_t])
+            SQLModel.metadata.create_all(
+                self.sa,
+                tables=[
+                    t.meta_t,
+                    t.definition_t,
+                    t.case_t,
+                    t.history_t,
+                    t.timer_t,
+                    t.outbox_t,
+                    t.org_t,
+                    t.daemon_t,
+                ],
+            )
         except sa.exc.OperationalError as exc:
             raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except sa.exc.IntegrityError:
             pass  # another process created them at the same moment
         with self.write() as conn:
-            row = conn.execute(sa.select(t.meta_t.c.value)
-                               .where(t.meta_t.c.key == "schema_version")).first()
+            row = conn.execute(
+                sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
+            ).first()
             if row is None:
-                conn.execute(t.meta_t.insert().values(key="schema_version",
-                                                      value=str(t.SCHEMA_VERSION)))
+                conn.execute(
+                    t.meta_t.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
+                )
             elif int(row[0]) != t.SCHEMA_VERSION:
                 raise GridflowError(
                     f"database {self.safe_url} has schema version {row[0]}; this gridflow "
-                    f"uses {t.SCHEMA_VERSION}")
+                    f"uses {t.SCHEMA_VERSION}"
+                )
 
     def dispose(self) -> None:
         self.sa.dispose()
 
     # ---- definitions ----------------------------------------------------------------
-    def ensure_definition(self, conn, workflow_id: str, label: str, content_hash: str,
-                          source: str, file: str, now: datetime) -> int:
+    def ensure_definition(
+        self,
+        conn,
+        workflow_id: str,
+        label: str,
+        content_hash: str,
+        source: str,
+        file: str,
+        now: datetime,
+    ) -> int:
         """The revision of this exact text, storing it as the next revision if new."""
         d = t.definition_t
-        rev = conn.execute(sa.select(d.c.revision).where(
-            d.c.workflow_id == workflow_id, d.c.content_hash == content_hash)).scalar()
+        rev = conn.execute(
+            sa.select(d.c.revision).where(
+                d.c.workflow_id == workflow_id, d.c.content_hash == content_hash
+            )
+        ).scalar()
         if rev is not None:
             return rev
-        latest = conn.execute(sa.select(sa.func.max(d.c.revision))
-                              .where(d.c.workflow_id == workflow_id)).scalar() or 0
-        conn.execute(d.insert().values(workflow_id=workflow_id, revision=latest + 1,
-                                       label_version=str(label), content_hash=content_hash,
-                                       source=source, file=file, loaded_at=now))
+        latest = (
+            conn.execute(
+                sa.select(sa.func.max(d.c.revision)).where(d.c.workflow_id == workflow_id)
+            ).scalar()
+            or 0
+        )
+        conn.execute(
+            d.insert().values(
+                workflow_id=workflow_id,
+                revision=latest + 1,
+                label_version=str(label),
+                content_hash=content_hash,
+                source=source,
+                file=file,
+                loaded_at=now,
+            )
+        )
         return latest + 1
 
     def definition_source(self, conn, workflow_id: str, revision: int):
         d = t.definition_t
-        return conn.execute(sa.select(d.c.source, d.c.file).where(
-            d.c.workflow_id == workflow_id, d.c.revision == revision)).first()
+        return conn.execute(
+            sa.select(d.c.source, d.c.file).where(
+                d.c.workflow_id == workflow_id, d.c.revision == revision
+            )
+        ).first()
 
     def definitions(self, conn) -> list:
         d = t.definition_t
-        return list(conn.execute(sa.select(d.c.workflow_id, d.c.revision, d.c.label_version,
-                                           d.c.content_hash, d.c.file, d.c.loaded_at)
-                                 .order_by(d.c.workflow_id, d.c.revision)))
+        return list(
+            conn.execute(
+                sa.select(
+                    d.c.workflow_id,
+                    d.c.revision,
+                    d.c.label_version,
+                    d.c.content_hash,
+                    d.c.file,
+                    d.c.loaded_at,
+                ).order_by(d.c.workflow_id, d.c.revision)
+            )
+        )
 
     # ---- cases ------------------------------------------------------------------------
     def insert_case(self, conn, values: dict) -> int:
@@ -167,8 +218,9 @@ class Store:
     def update_case(self, conn, case_id: int, version: int, values: dict) -> bool:
         """Apply ``values`` if the case is still at ``version``; False if it moved on."""
         c = t.case_t
-        res = conn.execute(c.update().where(c.c.id == case_id, c.c.version == version)
-                           .values(**values))
+        res = conn.execute(
+            c.update().where(c.c.id == case_id, c.c.version == version).values(**values)
+        )
         return res.rowcount == 1
 
     def append_history(self, conn, values: dict) -> None:
@@ -187,13 +239,25 @@ class Store:
 
     def open_siblings(self, conn, parent_id: int, group: int) -> int:
         c = t.case_t
-        return conn.execute(sa.select(sa.func.count()).where(
-            c.c.parent_id == parent_id, c.c.spawn_group == group,
-            c.c.closed_at.is_(None))).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).where(
+                c.c.parent_id == parent_id, c.c.spawn_group == group, c.c.closed_at.is_(None)
+            )
+        ).scalar_one()
 
-    def find(self, conn, *, workflow: str | None = None, state: str | None = None,
-             unit_path: str | None = None, text: str | None = None, open_only: bool = False,
-             overdue_at: datetime | None = None, limit: int = 100, offset: int = 0) -> list:
+    def find(
+        self,
+        conn,
+        *,
+        workflow: str | None = None,
+        state: str | None = None,
+        unit_path: str | None = None,
+        text: str | None = None,
+        open_only: bool = False,
+        overdue_at: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list:
         c = t.case_t
         q = sa.select(c)
         if workflow:
@@ -201,24 +265,38 @@ class Store:
         if state:
             q = q.where(c.c.state == state)
         if unit_path:
-            q = q.where(sa.or_(c.c.unit_path == unit_path,
-                               c.c.unit_path.like(unit_path.replace("%", r"\%") + "/%",
-                                                  escape="\\")))
+            q = q.where(
+                sa.or_(
+                    c.c.unit_path == unit_path,
+                    c.c.unit_path.like(unit_path.replace("%", r"\%") + "/%", escape="\\"),
+                )
+            )
         if text:
             like = "%" + text.replace("%", r"\%") + "%"
-            q = q.where(sa.or_(c.c.title.like(like, escape="\\"),
-                               sa.cast(c.c.data, sa.String).like(like, escape="\\")))
+            q = q.where(
+                sa.or_(
+                    c.c.title.like(like, escape="\\"),
+                    sa.cast(c.c.data, sa.String).like(like, escape="\\"),
+                )
+            )
         if open_only:
             q = q.where(c.c.closed_at.is_(None))
         if overdue_at is not None:
-            q = q.where(c.c.closed_at.is_(None), c.c.paused_at.is_(None),
-                        c.c.due_at.is_not(None), c.c.due_at < overdue_at)
+            q = q.where(
+                c.c.closed_at.is_(None),
+                c.c.paused_at.is_(None),
+                c.c.due_at.is_not(None),
+                c.c.due_at < overdue_at,
+            )
         return list(conn.execute(q.order_by(c.c.id.desc()).limit(limit).offset(offset)))
 
     # ---- org --------------------------------------------------------------------------
     def save_org(self, conn, content_hash: str, source: str, file: str, now: datetime) -> None:
-        conn.execute(t.org_t.insert().values(content_hash=content_hash, source=source,
-                                             file=file, loaded_at=now))
+        conn.execute(
+            t.org_t.insert().values(
+                content_hash=content_hash, source=source, file=file, loaded_at=now
+            )
+        )
 
     def latest_org(self, conn):
         o = t.org_t

@@ -1,4 +1,4 @@
-""""Did you mean" hints for names a person typed."""
+""" "Did you mean" hints for names a person typed."""
 
 from __future__ import annotations
 

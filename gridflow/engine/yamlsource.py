@@ -124,8 +124,9 @@ def _build(node, path: Path, loc: Located, problems: list[Problem], depth: int):
     loc.built += 1
     if loc.built > MAX_NODES:
         if loc.built == MAX_NODES + 1:
-            problems.append(loc.problem(path, f"expands to more than {MAX_NODES} values: "
-                                        "refused (alias bomb?)"))
+            problems.append(
+                loc.problem(path, f"expands to more than {MAX_NODES} values: refused (alias bomb?)")
+            )
         return None
     loc.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if depth > 64:
