@@ -494,6 +494,221 @@ def org_show(obj: Context, people: bool) -> None:
     click.echo(org_tree(obj.engine().directory, people=people))
 
 
+# ---- daemon, status, outbox ----------------------------------------------------------------
+@cli.command()
+@click.option("--interval", type=float, help="Seconds between passes [default: 5].")
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("-v", "--verbose", is_flag=True)
+@pass_ctx
+def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> None:
+    """Run the scheduler: SLA timers, notice delivery, digests, reloads. SIGTERM stops."""
+    import logging
+
+    from gridflow.daemon import Daemon
+    from gridflow.outbox import build_dispatcher
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    engine = obj.engine()
+    conf = obj.settings.daemon
+    every = interval or float(conf.get("interval_seconds", 5))
+    Daemon(
+        engine,
+        build_dispatcher(engine, obj.settings),
+        interval=every,
+        cron=conf.get("cron", []),
+        watch=obj.settings.workflows_dir(),
+        once=once,
+    ).run()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(obj: Context, as_json: bool) -> None:
+    """Live daemons, due timers, notice backlog, calendar coverage."""
+    from datetime import UTC, datetime, timedelta
+
+    from gridflow.daemon import status as read_status
+
+    engine = obj.engine()
+    info = read_status(engine)
+    now = datetime.now(UTC)
+    uncovered = engine.calendar.uncovered_years_between(now, now + timedelta(days=60))
+    info["calendar_uncovered_years"] = uncovered
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, default=str, indent=2))
+        return
+    from tabulate import tabulate
+
+    live = [d for d in info["daemons"] if d["live"]]
+    click.echo(f"database     {engine.store.safe_url}")
+    click.echo(
+        f"daemons      {len(live)} live"
+        + (
+            f", {len(info['daemons']) - len(live)} silent"
+            if len(live) < len(info["daemons"])
+            else ""
+        )
+    )
+    if info["daemons"]:
+        rows = [
+            (
+                d["id"],
+                d["pid"],
+                "live" if d["live"] else "silent",
+                f"{d['beat_age_s']}s",
+                d["ticks"],
+                d["timers_fired"],
+                d["notices_sent"],
+            )
+            for d in info["daemons"]
+        ]
+        click.echo(
+            tabulate(
+                rows, headers=["daemon", "pid", "", "last beat", "passes", "timers", "notices"]
+            )
+        )
+    n = info["notices"]
+    click.echo(f"timers       {info['timers_due']} due now, {info['timers_pending']} pending")
+    click.echo(
+        f"notices      {n.get('pending', 0)} pending, {n.get('sent', 0)} sent, "
+        f"{n.get('dead', 0)} dead"
+    )
+    if info["provisional_deadlines"]:
+        click.echo(
+            f"deadlines    {info['provisional_deadlines']} open case(s) have PROVISIONAL "
+            "deadlines (holiday data missing)"
+        )
+    for year in uncovered:
+        click.echo(
+            f"warning: the business calendar has no holiday data for {year}; deadlines "
+            "reaching into it are provisional — add the year to the override file",
+            err=True,
+        )
+
+
+@cli.group()
+def outbox() -> None:
+    """Notices waiting, sent and dead."""
+
+
+@outbox.command("list")
+@click.option("--status", "status_", type=click.Choice(["pending", "sent", "dead"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def outbox_list(obj: Context, status_: str | None, limit: int, as_json: bool) -> None:
+    """List notices, newest first."""
+    from gridflow.outbox import list_notices
+
+    rows = list_notices(obj.engine(), status_, limit)
+    if as_json:
+        click.echo(
+            json.dumps([dict(r._mapping) for r in rows], ensure_ascii=False, default=str, indent=2)
+        )
+        return
+    from tabulate import tabulate
+
+    from gridflow.render import _short, _when
+
+    click.echo(
+        tabulate(
+            [
+                (
+                    r.id[:12],
+                    r.status,
+                    r.attempts,
+                    r.channel,
+                    r.recipient,
+                    r.case_id or "",
+                    _short(r.subject, 36),
+                    _short(r.last_error or "", 40),
+                    _when(r.created_at),
+                )
+                for r in rows
+            ],
+            headers=[
+                "id",
+                "status",
+                "tries",
+                "channel",
+                "to",
+                "case",
+                "subject",
+                "last error",
+                "created",
+            ],
+        )
+        if rows
+        else "no notices"
+    )
+
+
+@outbox.command("retry")
+@click.argument("notice_id", required=False)
+@click.option("--all-dead", is_flag=True, help="Retry every dead notice.")
+@pass_ctx
+def outbox_retry(obj: Context, notice_id: str | None, all_dead: bool) -> None:
+    """Put a dead notice (or all of them) back in the queue."""
+    from gridflow.outbox import retry
+
+    if not notice_id and not all_dead:
+        raise click.UsageError("give a notice ID or --all-dead")
+    engine = obj.engine()
+    if notice_id and len(notice_id) < 32:
+        from gridflow.outbox import list_notices
+
+        matches = [r.id for r in list_notices(engine, "dead", 10_000) if r.id.startswith(notice_id)]
+        if len(matches) != 1:
+            raise click.ClickException(f"{len(matches)} dead notices start with {notice_id!r}")
+        notice_id = matches[0]
+    click.echo(f"{retry(engine, notice_id, all_dead=all_dead)} notice(s) queued again")
+
+
+@outbox.command("send")
+@click.option("--now", "now_text", metavar="ISO")
+@pass_ctx
+def outbox_send(obj: Context, now_text: str | None) -> None:
+    """Deliver due notices now (what the daemon does every pass)."""
+    from gridflow.outbox import build_dispatcher
+
+    engine = obj.engine()
+    dispatcher = build_dispatcher(engine, obj.settings)
+    try:
+        r = dispatcher.run_once(_parse_when(now_text) if now_text else None)
+    finally:
+        dispatcher.close()
+    click.echo(f"sent {r.sent}, retry later {r.retried}, dead {r.dead}")
+    for e in r.errors:
+        click.echo(f"  {e}", err=True)
+
+
+@cli.group()
+def notice() -> None:
+    """Notice templates."""
+
+
+@notice.command("preview")
+@click.argument("workflow")
+@click.argument("template")
+@click.option("--case", "case_id", type=int, help="Render for this case (default: a sample).")
+@click.option("--lang", default="zh-CN", show_default=True)
+@click.option("--html", "as_html", is_flag=True, help="Show the HTML body.")
+@pass_ctx
+def notice_preview(
+    obj: Context, workflow: str, template: str, case_id: int | None, lang: str, as_html: bool
+) -> None:
+    """Render TEMPLATE of WORKFLOW for a look."""
+    from gridflow.preview import preview
+
+    r = preview(obj.engine(), workflow, template, case_id=case_id, lang=lang)
+    click.echo(f"Subject: {r.subject}\n")
+    click.echo(r.html if as_html and r.html else r.text)
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules (imported lazily on use)."""
     from gridflow.cli_calendar import calendar

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 
 from tabulate import tabulate
 
 
 def _when(value) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else ""
+    """A time in the business timezone (``GRIDFLOW_TIMEZONE``, default Asia/Shanghai)."""
+    if not value:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(os.environ.get("GRIDFLOW_TIMEZONE", "Asia/Shanghai"))
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _hours(seconds: float | None) -> str:

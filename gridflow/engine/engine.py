@@ -669,23 +669,18 @@ class Engine:
             targets = [(c.channel, c.address) for c in channels] or [(self.default_channel, "")]
             for channel, address in targets:
                 rows.append(
-                    dict(
-                        id=uuid.uuid4().hex,
-                        case_id=view.id,
-                        history_seq=seq,
-                        workflow_id=wf.id,
-                        notice=template,
-                        recipient=person.id,
-                        channel=channel,
-                        address=address,
-                        lang=person.lang,
-                        subject=subject,
-                        text=text,
-                        html=html,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
+                    self._outbox_row(
+                        view.id,
+                        seq,
+                        wf.id,
+                        template,
+                        person,
+                        channel,
+                        address,
+                        subject,
+                        text,
+                        html,
+                        now,
                     )
                 )
         if rows:
@@ -741,6 +736,125 @@ class Engine:
                 f"{case['state_label']}\n{case['url']}\n(template problem: {exc})",
                 None,
             )
+
+    def digest(self, now: datetime | None = None) -> int:
+        """The overdue digest: one notice per unit leader listing the unit's overdue open
+        cases (template ``templates/gridflow/digest``). Returns the notices written."""
+        now = now or self.now()
+        c = t.case_t
+        with self.store.write() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(c)
+                    .where(
+                        c.c.closed_at.is_(None),
+                        c.c.paused_at.is_(None),
+                        c.c.due_at.is_not(None),
+                        c.c.due_at < now,
+                    )
+                    .order_by(c.c.unit, c.c.due_at)
+                )
+            )
+            by_unit: dict[str, list] = {}
+            for row in rows:
+                by_unit.setdefault(row.unit or "", []).append(row)
+            written = []
+            for unit_id, cases in by_unit.items():
+                unit = self.directory.units.get(unit_id)
+                items = []
+                for row in cases:
+                    view = sla.view(_clock(row), now, self.calendar)
+                    items.append(
+                        {
+                            "id": row.id,
+                            "title": row.title,
+                            "workflow": row.workflow_id,
+                            "state": row.state,
+                            "due": row.due_at,
+                            "overdue_hours": round((view.overdue_by or 0) / 3600, 1),
+                            "url": f"{self.base_url.rstrip('/')}/{row.id}",
+                        }
+                    )
+                for person in self.directory.leaders(unit_id) if unit_id else []:
+                    context = {
+                        "digest": {
+                            "unit": unit_id,
+                            "unit_name": unit.name if unit else unit_id,
+                            "cases": items,
+                            "count": len(items),
+                            "date": now,
+                        },
+                        "recipient": {"id": person.id, "name": person.name, "lang": person.lang},
+                        "link": self.base_url,
+                    }
+                    try:
+                        r = self.renderer.render("gridflow", "digest", person.lang, context)
+                        subject, text, html = r.subject, r.text, r.html
+                    except GridflowError as exc:
+                        subject = f"[digest] {len(items)} overdue case(s) in {unit_id}"
+                        text = (
+                            "\n".join(f"#{i['id']} {i['title']} ({i['state']})" for i in items)
+                            + f"\n(template problem: {exc})"
+                        )
+                        html = None
+                    for ch in person.channels or ():
+                        written.append(
+                            self._outbox_row(
+                                None,
+                                None,
+                                "gridflow",
+                                "digest",
+                                person,
+                                ch.channel,
+                                ch.address,
+                                subject,
+                                text,
+                                html,
+                                now,
+                            )
+                        )
+                    if not person.channels:
+                        written.append(
+                            self._outbox_row(
+                                None,
+                                None,
+                                "gridflow",
+                                "digest",
+                                person,
+                                self.default_channel,
+                                "",
+                                subject,
+                                text,
+                                html,
+                                now,
+                            )
+                        )
+            if written:
+                conn.execute(t.outbox_t.insert(), written)
+        return len(written)
+
+    @staticmethod
+    def _outbox_row(
+        case_id, seq, workflow_id, notice, person, channel, address, subject, text, html, now
+    ) -> dict:
+        return dict(
+            id=uuid.uuid4().hex,
+            case_id=case_id,
+            history_seq=seq,
+            workflow_id=workflow_id,
+            notice=notice,
+            recipient=person.id,
+            channel=channel,
+            address=address,
+            lang=person.lang,
+            subject=subject,
+            text=text,
+            html=html,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
 
     # ---- queries ------------------------------------------------------------------------
     def get(self, case_id: int, *, with_children: bool = False) -> Case:

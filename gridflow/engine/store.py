@@ -120,6 +120,7 @@ class Store:
                     t.outbox_t,
                     t.org_t,
                     t.daemon_t,
+                    t.endpoint_t,
                 ],
             )
         except sa.exc.OperationalError as exc:

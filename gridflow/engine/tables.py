@@ -163,6 +163,16 @@ class OutboxRow(SQLModel, table=True):
     sent_at: datetime | None = _time()
 
 
+class EndpointRow(SQLModel, table=True):
+    """A notice endpoint switched off (e.g. a webhook that answered 410 Gone)."""
+
+    __tablename__ = "gf_endpoint"
+    channel: str = Field(primary_key=True)
+    address: str = Field(primary_key=True)
+    reason: str = ""
+    disabled_at: datetime = _time()
+
+
 class OrgRow(SQLModel, table=True):
     """The stored org directory (its YAML text); the newest row is in force."""
 
@@ -199,5 +209,6 @@ definition_t: sa.Table = DefinitionRow.__table__  # type: ignore[assignment]
 timer_t: sa.Table = TimerRow.__table__  # type: ignore[assignment]
 outbox_t: sa.Table = OutboxRow.__table__  # type: ignore[assignment]
 org_t: sa.Table = OrgRow.__table__  # type: ignore[assignment]
+endpoint_t: sa.Table = EndpointRow.__table__  # type: ignore[assignment]
 daemon_t: sa.Table = DaemonRow.__table__  # type: ignore[assignment]
 meta_t: sa.Table = Meta.__table__  # type: ignore[assignment]
