@@ -32,6 +32,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _like_escape(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (escape character ``\\``): ``_`` and ``%``
+    are wildcards, and unit ids may contain ``_``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -269,11 +275,11 @@ class Store:
             q = q.where(
                 sa.or_(
                     c.c.unit_path == unit_path,
-                    c.c.unit_path.like(unit_path.replace("%", r"\%") + "/%", escape="\\"),
+                    c.c.unit_path.like(_like_escape(unit_path) + "/%", escape="\\"),
                 )
             )
         if text:
-            like = "%" + text.replace("%", r"\%") + "%"
+            like = "%" + _like_escape(text) + "%"
             q = q.where(
                 sa.or_(
                     c.c.title.like(like, escape="\\"),

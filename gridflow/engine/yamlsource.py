@@ -152,7 +152,15 @@ def _build(node, path: Path, loc: Located, problems: list[Problem], depth: int):
         kpath = (*path, key)
         mark = key_node.start_mark
         if key in out:
-            problems.append(_at(loc.file, mark, f"{dotted(kpath)}: duplicate key {key!r}"))
+            problems.append(
+                Problem(
+                    loc.file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    dotted(kpath),
+                    f"duplicate key {key!r}",
+                )
+            )
             continue
         loc.marks[kpath] = (mark.line + 1, mark.column + 1)
         out[key] = _build(value_node, kpath, loc, problems, depth + 1)
