@@ -421,6 +421,10 @@ LIMITS = {
     "{% set c = [b, b, b, b, b, b, b, b, b, b] %}{% set d = [c, c, c, c, c, c, c, c, c, c] %}"
     "{% set e = [d, d, d, d, d, d, d, d, d, d] %}{{ [e, e, e, e, e, e, e, e, e, e] }}",
     "busy-loop": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+    "busy-methods": '{% set s = "a" * 1000000 %}{% for i in range(10000) %}'
+    "{% set x = s.upper() %}{% endfor %}",
+    "busy-concat": '{% set s = "a" * 500000 %}{% for i in range(10000) %}'
+    "{% set x = s ~ s %}{% endfor %}",
     "recursion": "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
     "lipsum": "{{ lipsum(100000) }}",
 }
@@ -430,3 +434,18 @@ LIMITS = {
 def test_resource_caps(source: str) -> None:
     with pytest.raises(TemplateLimitError):
         render_string(source, {})
+
+
+def test_a_realistic_digest_fits_the_caps() -> None:
+    cases = [
+        {"id": i, "state": "assigned", "data": {"title": f"工单 {i} " + "路灯不亮" * 5}}
+        for i in range(300)
+    ]
+    src = (
+        "{% for unit, items in digest.cases|groupby('state') %}{{ unit|upper }} "
+        "({{ items|length }})\n{% for c in items|sort(attribute='id') %}"
+        "- #{{ '%05d'|format(c.id) }} {{ c.data.title|truncate(40) }} {{ c.data.title.split()|first }}"
+        "{{ ' [' ~ loop.index ~ '/' ~ digest.cases|length ~ ']' }}\n{% endfor %}{% endfor %}"
+    )
+    out = render_string(src, {"digest": {"cases": cases}})
+    assert out.count("\n") == 301 and "#00299" in out

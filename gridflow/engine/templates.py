@@ -62,6 +62,7 @@ DEFAULT_MAX_OUTPUT = 64_000
 DEFAULT_MAX_VALUE = 1_000_000  # characters (roughly) any single template-built value may hold
 DEFAULT_MAX_STEPS = 200_000  # loop iterations + calls + filter work per render
 MAX_RANGE = 10_000
+_CHARS_PER_STEP = 1024  # work on this many characters counts as one step
 SUBJECT_MAX = 200
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -130,8 +131,10 @@ class _Budget:
             raise _LimitExceeded(f"template does too much work (more than {self.max_steps} steps)")
 
     def check(self, size: int, what: str) -> None:
+        """Refuse building a value of ``size`` characters over the cap; charge the work."""
         if size > self.max_value:
             raise _LimitExceeded(f"{what} would exceed {self.max_value} characters")
+        self.charge(size // _CHARS_PER_STEP)
 
 
 _CURRENT: ContextVar[_Budget | None] = ContextVar("gridflow_template_budget", default=None)
@@ -444,7 +447,7 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         work = 0
         for value in (*params, *kwargs.values()):
             work += _check_value(value, b, f"the input of |{name}")
-        b.charge(1 + work // 1024)
+        b.charge(1 + work // _CHARS_PER_STEP)
         if special is not None and params:
             params, kwargs = special(b, params, kwargs)
         return func(*head, *params, **kwargs)
@@ -604,11 +607,13 @@ class NoticeSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         b = _budget()
-        b.charge(1)
         guard = __self._call_guard(__obj)
         if guard is None:
             raise SecurityError(f"calling {__obj!r} is not allowed in notice templates")
-        args, kwargs = guard(b, getattr(__obj, "__self__", None), args, kwargs)
+        owner = getattr(__obj, "__self__", None)
+        work = sum(_size(v, b) for v in (owner, *args, *kwargs.values()))
+        b.charge(1 + work // _CHARS_PER_STEP)
+        args, kwargs = guard(b, owner, args, kwargs)
         return __context.call(__obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -951,7 +956,8 @@ class TemplateRenderer:
         except TemplateSyntaxError as exc:
             add(exc.lineno or 0, (exc.message or "syntax error") + self._hint(exc.message or ""))
             return []
-        allowed = NOTICE_CONTEXT_NAMES | set(self.env.globals) | _ALWAYS_ALLOWED_NAMES
+        defined_blocks, declared = self._chain(ast)
+        allowed = NOTICE_CONTEXT_NAMES | set(self.env.globals) | _ALWAYS_ALLOWED_NAMES | declared
         for var in sorted(meta.find_undeclared_variables(ast) - allowed):
             line = next(
                 (n.lineno for n in ast.find_all(nodes.Name) if n.name == var and n.ctx == "load"), 0
@@ -964,7 +970,6 @@ class TemplateRenderer:
         for line, message in _field_and_state_problems(ast, workflow_fields=fields, states=states):
             add(line, message)
         refs: list[tuple[str, Path]] = []
-        parents: list[str] = []
         for node in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
             target = node.template
             if not (isinstance(target, nodes.Const) and isinstance(target.value, str)):
@@ -976,33 +981,29 @@ class TemplateRenderer:
                 add(node.lineno, f"no template {target.value!r}{hint}")
                 continue
             refs.append((target.value, ref_path))
-            if isinstance(node, nodes.Extends):
-                parents.append(target.value)
         if is_notice:
-            defined = self._blocks(ast, parents)
             needed = ("subject", "body") if name.endswith(".txt") else ("body",)
             for block in needed:
-                if block not in defined:
+                if block not in defined_blocks:
                     add(1, f"defines no {{% block {block} %}}")
         return refs
 
-    def _blocks(self, ast: nodes.Template, parents: list[str], depth: int = 0) -> set[str]:
-        found = {b.name for b in ast.find_all(nodes.Block)}
-        for parent in parents:
-            path = self._find(parent)
-            if path is None or depth > 10:
+    def _chain(self, ast: nodes.Template, depth: int = 0) -> tuple[set[str], set[str]]:
+        """Blocks and names defined by ``ast`` and the layouts it extends (statically)."""
+        blocks, names = {b.name for b in ast.find_all(nodes.Block)}, _declared_names(ast)
+        for ext in ast.find_all(nodes.Extends):
+            parent = ext.template.value if isinstance(ext.template, nodes.Const) else None
+            path = self._find(parent) if isinstance(parent, str) and depth < 10 else None
+            if path is None:
                 continue
             try:
                 parent_ast = self.env.parse(path.read_text(encoding="utf-8"), parent, str(path))
             except (OSError, UnicodeDecodeError, TemplateSyntaxError):
                 continue
-            grand = [
-                n.template.value
-                for n in parent_ast.find_all(nodes.Extends)
-                if isinstance(n.template, nodes.Const)
-            ]
-            found |= self._blocks(parent_ast, grand, depth + 1)
-        return found
+            more_blocks, more_names = self._chain(parent_ast, depth + 1)
+            blocks |= more_blocks
+            names |= more_names
+        return blocks, names
 
     def _hint(self, message: str) -> str:
         m = re.search(r"No (filter|test) named '([^']+)'", message)
@@ -1010,6 +1011,16 @@ class TemplateRenderer:
             return ""
         known = self.env.filters if m[1] == "filter" else self.env.tests
         return did_you_mean(m[2], known)
+
+
+def _declared_names(ast: nodes.Template) -> set[str]:
+    """Names a template assigns, imports or defines as macros (anywhere in it)."""
+    names = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    names |= {n.target for n in ast.find_all(nodes.Import)}
+    names |= {n.name for n in ast.find_all(nodes.Macro)}
+    for node in ast.find_all(nodes.FromImport):
+        names |= {item[1] if isinstance(item, tuple) else item for item in node.names}
+    return names
 
 
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
