@@ -787,6 +787,8 @@ def _clean_body(text: str) -> str:
 
 @dataclass(frozen=True)
 class RenderedNotice:
+    """A rendered notice, ready to become an ``OutboundNotice``."""
+
     subject: str  # one line, control chars stripped, whitespace collapsed, ≤ 200 chars
     text: str  # plain-text body, not escaped
     html: str | None  # body of the .html twin (autoescaped), None when there is no twin
