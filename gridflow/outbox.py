@@ -120,11 +120,15 @@ class Dispatcher:
         return rows
 
     def _deliver(self, row, now: datetime, result: DispatchResult) -> None:
-        name = row.channel if row.channel in self.channels else self.fallback
+        configured = row.channel in self.channels
+        name = row.channel if configured else self.fallback
+        # a fallback channel cannot use another channel's address (an e-mail address is no
+        # webhook URL or folder): it gets the notice without one
+        address = row.address if configured else ""
         notice = OutboundNotice(
             id=row.id,
             channel=name,
-            address=row.address,
+            address=address,
             subject=row.subject,
             text=row.text,
             html=row.html,
@@ -135,26 +139,27 @@ class Dispatcher:
             created_at=row.created_at,
             attempt=row.attempts + 1,
         )
-        if self._disabled(name, row.address):
+        if self._disabled(name, address):
             self._finish(row, now, status="dead", error="endpoint disabled (410 Gone)")
             result.dead += 1
             return
         try:
             self.channels[name].deliver(notice)
         except DeliveryError as exc:
-            self._failed(row, now, exc, name, result)
+            self._failed(row, now, exc, name, address, result)
             return
         except Exception as exc:  # a channel bug must not stop the other notices
-            self._failed(row, now, DeliveryError(f"{type(exc).__name__}: {exc}"), name, result)
+            error = DeliveryError(f"{type(exc).__name__}: {exc}")
+            self._failed(row, now, error, name, address, result)
             return
         self._finish(row, now, status="sent")
         result.sent += 1
 
-    def _failed(self, row, now, exc: DeliveryError, channel: str, result) -> None:
+    def _failed(self, row, now, exc: DeliveryError, channel: str, address: str, result) -> None:
         attempts = row.attempts + 1
         result.errors.append(f"notice {row.id} via {channel}: {exc}")
         if exc.disable_endpoint:
-            self._disable(channel, row.address, str(exc), now)
+            self._disable(channel, address, str(exc), now)
         if exc.permanent or attempts >= self.max_attempts:
             reason = str(exc) if exc.permanent else f"gave up after {attempts} tries: {exc}"
             self._finish(row, now, status="dead", error=reason)

@@ -103,6 +103,7 @@ class Engine:
         roots = [Path(p) for p in templates] if templates else []
         self._template_roots = [*roots, self._workflow_dir(workflows), BUILTIN_WORKFLOWS]
         self._renderer = None
+        self._template_problems: set[tuple[str, str]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     # ---- definitions and directory --------------------------------------------------
@@ -728,7 +729,9 @@ class Engine:
             r = self.renderer.render(wf.id, template, lang, context)
             return r.subject, r.text, r.html
         except GridflowError as exc:  # never lose a notice to a template: send it plain
-            log.warning("template %s/%s: %s", wf.id, template, exc)
+            if (wf.id, template) not in self._template_problems:  # say it once, not per notice
+                self._template_problems.add((wf.id, template))
+                log.warning("template %s/%s: %s", wf.id, template, exc)
             case = context["case"]
             return (
                 f"[{template}] #{case['id']} {case['title']}",

@@ -1,0 +1,249 @@
+"""The daemon as a real process: catch-up after downtime, SIGKILL crash loops, SIGTERM,
+reload of a broken edit, and several daemons sharing one PostgreSQL.
+
+Time is pinned with GRIDFLOW_NOW (the virtual clock of a daemon process); nothing here sleeps
+waiting for a deadline — the tests wait for the *daemon* to finish its passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gridflow.engine import tables as t
+from gridflow.engine.engine import Engine
+
+DRILL = Path(__file__).parent / "data_sla"
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(tmp_path: Path) -> Path:
+    notices = tmp_path / "notices"
+    cfg = tmp_path / "gridflow.toml"
+    cfg.write_text(
+        f'[channels.file]\ntype = "file"\npath = "{notices}"\nformat = "jsonl"\n'
+        "[daemon]\ninterval_seconds = 0.2\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def daemon_env(url: str, cfg: Path, now: datetime) -> dict:
+    env = dict(os.environ)
+    env.update(
+        GRIDFLOW_DATABASE_URL=url,
+        GRIDFLOW_WORKFLOWS=str(DRILL),
+        GRIDFLOW_CONFIG=str(cfg),
+        GRIDFLOW_NOW=now.isoformat(),
+    )
+    return env
+
+
+def spawn_daemon(url, cfg, now, *extra) -> subprocess.Popen:
+    log = open(cfg.parent / "daemon.log", "a")  # a file, not a pipe: a pipe can fill and block
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridflow.cli", "daemon", *extra],
+        env=daemon_env(url, cfg, now),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    log.close()
+    return proc
+
+
+def daemon_log(cfg: Path) -> str:
+    return (cfg.parent / "daemon.log").read_text(encoding="utf-8")
+
+
+def seed(url: str, n: int) -> list[int]:
+    engine = Engine(url, DRILL, clock=lambda: T0)
+    ids = [
+        engine.start("drill", actor="wannan-r1.chief", data={"title": f"d{i}"}).id for i in range(n)
+    ]
+    engine.close()
+    return ids
+
+
+def counts(url: str) -> tuple[Counter, int, int]:
+    """(history triggers, notices in the outbox, pending due timers)."""
+    e = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with e.connect() as conn:
+        hist = Counter(
+            dict(
+                conn.execute(
+                    sa.select(t.history_t.c.trigger, sa.func.count()).group_by(
+                        t.history_t.c.trigger
+                    )
+                ).all()
+            )
+        )
+        outbox = conn.execute(sa.select(sa.func.count()).select_from(t.outbox_t)).scalar_one()
+        pending = conn.execute(
+            sa.select(sa.func.count()).where(t.timer_t.c.status == "pending")
+        ).scalar_one()
+    e.dispose()
+    return hist, outbox, pending
+
+
+def wait_until_drained(url: str, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if counts(url)[2] == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("timers still pending")
+
+
+def file_ids(tmp_path: Path) -> list[str]:
+    path = tmp_path / "notices" / "notices.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_exactly_once(url: str, n: int) -> None:
+    hist, outbox, pending = counts(url)
+    assert pending == 0
+    assert hist["start"] == n
+    assert hist["sla:overdue:0"] == n  # the notice rung: once per case
+    assert hist["expire"] == n  # the fire rung: once per case
+    assert outbox == n  # one notice per case (the creator has one channel: email)
+
+
+def test_restart_after_two_days_acts_on_everything_in_the_first_pass(tmp_path):
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    cfg = write_config(tmp_path)
+    n = 200
+    seed(url, n)
+    proc = spawn_daemon(url, cfg, T0 + timedelta(minutes=30), "--once")  # nothing due yet
+    assert proc.wait(60) == 0
+    assert counts(url)[0]["sla:overdue:0"] == 0
+    later = T0 + timedelta(days=2)  # the daemon was down for two days
+    proc = spawn_daemon(url, cfg, later, "--once")  # ONE pass
+    assert proc.wait(120) == 0, daemon_log(cfg)
+    check_exactly_once(url, n)
+    assert sorted(file_ids(tmp_path)) == sorted(set(file_ids(tmp_path)))
+    assert len(file_ids(tmp_path)) == n
+    engine = Engine(url, DRILL)
+    late = [s for s in engine.history(1) if s.trigger.startswith("sla:") or s.trigger == "expire"]
+    assert late and all(s.late_by and s.late_by > 3600 for s in late)  # noted as late
+    engine.close()
+
+
+def test_sigkill_loop_loses_nothing_and_doubles_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    cfg = write_config(tmp_path)
+    n = 2000
+    seed(url, n)
+    later = T0 + timedelta(hours=4)
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        proc = spawn_daemon(url, cfg, later)
+        time.sleep(rng.uniform(0.4, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        kills += 1
+        if counts(url)[2] == 0:
+            break
+    # leases of the killed daemons expire (60 s of engine time): a later virtual time
+    final = spawn_daemon(url, cfg, later + timedelta(minutes=5))
+    try:
+        wait_until_drained(url)
+        deadline = time.monotonic() + 60
+        while len(set(file_ids(tmp_path))) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        final.send_signal(signal.SIGTERM)
+        assert final.wait(30) == 0
+    assert kills >= 1
+    check_exactly_once(url, n)
+    ids = file_ids(tmp_path)
+    assert len(ids) == len(set(ids)) == n  # every notice delivered, none twice
+
+
+def test_sigterm_finishes_the_pass_and_records_the_stop(tmp_path):
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    cfg = write_config(tmp_path)
+    seed(url, 50)
+    proc = spawn_daemon(url, cfg, T0 + timedelta(hours=4))
+    wait_until_drained(url)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    check_exactly_once(url, 50)
+    e = sa.create_engine(url)
+    with e.connect() as conn:
+        row = conn.execute(sa.select(t.daemon_t)).one()
+    assert row.stopped_at is not None and row.ticks >= 1
+
+
+def test_broken_edit_is_logged_and_last_good_definitions_kept(tmp_path):
+    url = f"sqlite:///{tmp_path / 'reload.db'}"
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "drill.yaml").write_text((DRILL / "drill.yaml").read_text(encoding="utf-8"))
+    cfg = write_config(tmp_path)
+    env = daemon_env(url, cfg, T0)
+    env["GRIDFLOW_WORKFLOWS"] = str(folder)
+    with open(tmp_path / "daemon.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridflow.cli", "daemon"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+    time.sleep(1.0)
+    (folder / "drill.yaml").write_text(
+        "id: drill\ntitle: x\ninitial: nowhere\nstates: {}\ntransitions: []\n"
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    log = daemon_log(cfg)
+    assert "reload refused; keeping the last good definitions" in log
+    assert "drill.yaml:3:1: initial: unknown state 'nowhere'" in log
+
+
+@pytest.mark.postgres
+def test_three_daemons_on_postgres_share_the_timers(pg_url, tmp_path):
+    cfg = write_config(tmp_path)
+    n = 3000
+    seed(pg_url, n)
+    later = T0 + timedelta(hours=4)
+    procs = [spawn_daemon(pg_url, cfg, later) for _ in range(3)]
+    try:
+        wait_until_drained(pg_url, timeout=240)
+        deadline = time.monotonic() + 120
+        while len(set(file_ids(tmp_path))) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(60) == 0, daemon_log(cfg)
+    check_exactly_once(pg_url, n)
+    ids = file_ids(tmp_path)
+    assert len(ids) == len(set(ids)) == n
+    e = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with e.connect() as conn:
+        per_daemon = [r.timers_fired for r in conn.execute(sa.select(t.daemon_t))]
+    e.dispose()
+    assert sum(per_daemon) == 2 * n  # two timers per case, each acted on once in all
+    assert sum(1 for x in per_daemon if x > 0) >= 2  # the work was actually shared
