@@ -53,16 +53,14 @@ def daemon_env(url: str, cfg: Path, now: datetime) -> dict:
 
 
 def spawn_daemon(url, cfg, now, *extra) -> subprocess.Popen:
-    log = open(cfg.parent / "daemon.log", "a")  # a file, not a pipe: a pipe can fill and block
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridflow.cli", "daemon", *extra],
-        env=daemon_env(url, cfg, now),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    log.close()
-    return proc
+    with open(cfg.parent / "daemon.log", "a") as log:  # a file, not a pipe: pipes fill up
+        return subprocess.Popen(
+            [sys.executable, "-m", "gridflow.cli", "daemon", *extra],
+            env=daemon_env(url, cfg, now),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
 
 
 def daemon_log(cfg: Path) -> str:
