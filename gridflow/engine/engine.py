@@ -284,6 +284,7 @@ class Engine:
                 parent_trigger=parent_trigger,
                 created_at=now,
                 updated_at=now,
+                entered_at=now,
             ),
         )
         self.store.append_history(
@@ -443,8 +444,11 @@ class Engine:
             version=seq,
             data=data,
             updated_at=now,
+            entered_at=now,
             closed_at=now if decision.final else None,
         )
+        if decision.final:
+            values["work_seconds"] = self.calendar.working_seconds(row.created_at, now)
         if wf.definition.title_field:
             values["title"] = str(data.get(wf.definition.title_field) or row.title)
         view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
@@ -481,6 +485,10 @@ class Engine:
                 payload=decision.payload or None,
                 at=now,
                 late_by=late_by,
+                actor_unit=decision.unit,
+                elapsed_s=self.calendar.working_seconds(row.entered_at or row.created_at, now),
+                due_at=row.due_at,
+                late_s=_late(row, now, self.calendar),
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
@@ -491,10 +499,15 @@ class Engine:
             "from_state": decision.source,
             "at": now,
         }
+        extra = {"sla": _sla_ctx(sla.view(clock, now, self.calendar))}  # the clock just set
         for n in decision.transition.spec.notify:
-            self._notify(conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq)
+            self._notify(
+                conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
+            )
         for n in wf.definition.states[decision.dest].notify:
-            self._notify(conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq)
+            self._notify(
+                conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
+            )
         spec = decision.transition.spec.spawn
         if spec is not None:
             child_wf = self.workflow(spec.workflow)
@@ -567,8 +580,9 @@ class Engine:
             "from_state": None,
             "at": now,
         }
+        extra = {"sla": _sla_ctx(sla.view(new_clock, now, self.calendar))}
         for n in state.notify:
-            self._notify(conn, wf, view, n.to, n.template, actor, creator, event, now, seq)
+            self._notify(conn, wf, view, n.to, n.template, actor, creator, event, now, seq, extra)
 
     def _insert_timers(self, conn, case_id: int, seq: int, timers: list[sla.TimerSpec]) -> None:
         if timers:
@@ -1117,6 +1131,13 @@ class Engine:
 
 
 # ---- row helpers ------------------------------------------------------------------------
+def _late(row, now: datetime, calendar) -> float | None:
+    """Working seconds the case is past its running clock's deadline at ``now``."""
+    if row.due_at is None or row.paused_at is not None or now <= row.due_at:
+        return None
+    return calendar.working_seconds(row.due_at, now) or 1.0
+
+
 def _view(row) -> CaseView:
     return CaseView(
         row.id,

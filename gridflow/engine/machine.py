@@ -75,6 +75,7 @@ class Decision:
     source: str
     dest: str
     role: str | None
+    unit: str | None  # the unit of the grant the actor acted through
     payload: dict[str, Any]
     data: dict[str, Any]  # the case data after the event
     final: bool
@@ -279,7 +280,7 @@ class CompiledWorkflow:
         if scope == "unit":
             return case.unit is None or directory.contains(unit, case.unit)
         if scope == "under":
-            return case.unit is None or directory.contains(case.unit, unit)
+            return case.unit is None or directory.contains(_served(case.unit, directory), unit)
         target = case.data.get(scope.split(":", 1)[1])
         targets = target if isinstance(target, list) else [target]
         return any(x is not None and directory.contains(unit, x) for x in targets)
@@ -296,6 +297,9 @@ class CompiledWorkflow:
         if scope == "unit":
             return f"{role_name} of {unit_txt} or a unit above it"
         if scope == "under":
+            served = directory.units.get(_served(case.unit, directory))
+            if served is not None and served is not unit:
+                unit_txt = f"{served.name} ({served.id})"
             return f"{role_name} of a unit within {unit_txt}"
         fname = scope.split(":", 1)[1]
         return f"{role_name} of {case.data.get(fname)!s} (the case's {fname})"
@@ -415,6 +419,7 @@ class CompiledWorkflow:
             case.state,
             taken.spec.dest,
             grant.role if grant else None,
+            grant.unit if grant else None,
             clean,
             data,
             taken.spec.dest in self.finals,
@@ -435,6 +440,13 @@ class CompiledWorkflow:
             value = evaluate(taken.extend_clock, context | {"data": data})
             decision.extend_by = str(value) if value not in (None, "") else None
         return decision
+
+
+def _served(unit: str, directory: Directory) -> str:
+    """The unit whose units a case of ``unit`` reaches down to: a department has no units
+    below it, so a question it publishes reaches the unit it hangs under (its street)."""
+    u = directory.units.get(unit)
+    return u.parent if u is not None and u.kind == "department" and u.parent else unit
 
 
 def _condition(t: CompiledTransition):

@@ -86,7 +86,9 @@ class CaseRow(SQLModel, table=True):
     parent_trigger: str | None = None  # fired on the parent when the whole group is final
     created_at: datetime = _time()
     updated_at: datetime = _time()
+    entered_at: datetime | None = _time()  # when the current state was entered
     closed_at: datetime | None = _time(index=True)
+    work_seconds: float | None = None  # working time from creation to close (set on close)
     # SLA clock of the current state (see engine.sla)
     clock: str | None = None
     clock_started_at: datetime | None = _time()
@@ -111,6 +113,10 @@ class HistoryRow(SQLModel, table=True):
     payload: dict | None = _json()
     at: datetime = _time(index=True)
     late_by: float | None = None  # seconds a system event ran after it fell due
+    actor_unit: str | None = None  # the unit of the grant the actor acted through
+    elapsed_s: float | None = None  # working seconds spent in ``from_state``
+    due_at: datetime | None = _time()  # the clock's deadline in force at this step
+    late_s: float | None = None  # working seconds past ``due_at`` (None: on time / no clock)
 
 
 class TimerRow(SQLModel, table=True):
