@@ -709,6 +709,34 @@ def notice_preview(
     click.echo(r.html if as_html and r.html else r.text)
 
 
+@cli.command()
+@click.option("--seed", default=1, show_default=True, help="Same seed, same quarter.")
+@click.option("--quarter", default="2026Q3", show_default=True, help="Quarter to simulate.")
+@click.option("--days", type=int, help="Simulate only the first N days (a short run).")
+@click.option(
+    "--out",
+    "out_dir",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the database and outputs.",
+)
+@click.option(
+    "--db",
+    "demo_db",
+    metavar="URL",
+    help="Database for the demo [default: sqlite:///OUT/demo.db, recreated].",
+)
+@click.option("--lang", default="zh-CN", show_default=True)
+def demo(
+    seed: int, quarter: str, days: int | None, out_dir: str, demo_db: str | None, lang: str
+) -> None:
+    """Replay a quarter of Fenglin Street on a virtual clock and report on it."""
+    from gridflow.demo_cli import run_demo
+
+    run_demo(seed=seed, quarter=quarter, days=days, out_dir=out_dir, db=demo_db, lang=lang)
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules (imported lazily on use)."""
     from gridflow.cli_calendar import calendar

@@ -244,7 +244,6 @@ class Engine:
         parent: tuple[int, int, str | None] | None = None,
     ) -> int:
         d = wf.definition
-        unit = self._start_unit(wf, actor, unit, role, trusted=parent is not None)
         values = defaults(d.fields)
         problems = []
         for key, value in data.items():
@@ -260,6 +259,8 @@ class Engine:
         missing = [k for k, f in d.fields.items() if f.required and values.get(k) in (None, "", [])]
         if missing:
             problems.append(f"required: {', '.join(missing)}")
+        if not problems:
+            unit = self._start_unit(wf, actor, unit, role, values, trusted=parent is not None)
         if problems:
             raise MissingFields(
                 f"cannot start {wf.id}: " + "; ".join(problems), fields=missing, trigger="start"
@@ -319,20 +320,32 @@ class Engine:
         )
         return case_id
 
-    def _start_unit(self, wf, actor: Actor, unit, role, *, trusted: bool) -> str | None:
+    def _start_unit(self, wf, actor: Actor, unit, role, values, *, trusted: bool) -> str | None:
+        """The case's unit, after checking ``actor`` may start it there: a start role held
+        in that role's scope, judged as for any transition (``unit``, ``under``, ``field:``)."""
         units = self.directory.units
         if unit is not None and units and unit not in units:
             raise NotFound("unit", unit, units)
         starters = wf.definition.start_roles
         if trusted or actor.system or not starters:
             return unit if unit is not None else (actor.units()[0] if actor.units() else None)
-        for g in actor.grants:
-            if (
-                g.role in starters
-                and (role is None or g.role == role)
-                and (unit is None or self.directory.contains(g.unit, unit))
-            ):
-                return unit if unit is not None else g.unit
+        for name in starters:
+            if role is not None and role != name:
+                continue
+            if unit is None:  # default: where the actor holds the role
+                org_role = (
+                    (wf.definition.roles[name].org_role or name)
+                    if name in wf.definition.roles
+                    else name
+                )
+                held = [g.unit for g in actor.grants if g.role == org_role]
+                candidates = held[:1]
+            else:
+                candidates = [unit]
+            for where in candidates:
+                view = CaseView(None, wf.definition.initial_for(values), 0, values, where)
+                if wf.grant_as(name, view, actor, self.directory) is not None:
+                    return where
         where = f" for unit {unit}" if unit else ""
         holds = ", ".join(f"{g.role}@{g.unit}" for g in actor.grants) or "no roles"
         raise RoleRefused(
