@@ -19,7 +19,7 @@ def draw(wf, fmt: str = "mermaid", *, current: str | None = None, lang: str = "z
     machine = GraphMachine(
         model=model,
         states=list(d.states),
-        initial=current or d.initial,
+        initial=current or d.initial_states[0],
         auto_transitions=False,
         graph_engine=engine,
         title=f"{d.title.get(lang)} ({d.id})",

@@ -74,15 +74,19 @@ def _absolute(value: Any, calendar):
     if isinstance(value, datetime):
         moment = value
     else:
+        # a bare date first: Python 3.11's datetime.fromisoformat also reads "2026-03-20",
+        # as midnight — the start of the committed day instead of its end
+        try:
+            day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            day = None
+        if day is not None:
+            start = datetime.combine(day, time(0, 0), tzinfo=calendar.tz)
+            return calendar.add(start, Duration(0, "wd"))
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            try:
-                day = date.fromisoformat(str(value))
-            except ValueError:
-                return None
-            start = datetime.combine(day, time(0, 0), tzinfo=calendar.tz)
-            return calendar.add(start, Duration(0, "wd"))
+            return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=calendar.tz)
     return Deadline(moment.astimezone(UTC), not calendar.covers(moment.year))
