@@ -196,3 +196,46 @@ def test_processes(make_engine, db_url, tmp_path: Path):
                 p.join()
     assert [p.exitcode for p in procs] == [0] * PROCESSES
     check_outcome(engine, case_id, results, PROCESSES)
+
+
+def process_boot(url: str, barrier, out) -> None:
+    """Entry point of a spawned process: start an Engine the moment the others do."""
+    try:
+        barrier.wait(WAIT)
+        from gridflow.engine.engine import Engine
+        from gridflow.engine.org import Directory
+
+        Engine(url, DATA, directory=Directory()).close()
+        out.put("ok")
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.slow
+def test_processes_starting_together_on_a_fresh_database(make_engine, db_url):
+    """Several daemons started at once: tables, schema version and definitions are created
+    once, and no starter fails on a key another one inserted first."""
+    import sqlalchemy as sa
+
+    from gridflow.engine import tables as t
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(PROCESSES)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=process_boot, args=(db_url, barrier, out)) for _ in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        outcomes = [out.get(timeout=WAIT) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(WAIT)
+    assert outcomes == ["ok"] * PROCESSES
+    engine = make_engine(db_url)
+    with engine.store.read() as conn:
+        assert len(list(conn.execute(sa.select(t.meta_t)))) == 1
+        revisions = [(r.workflow_id, r.revision) for r in engine.store.definitions(conn)]
+    assert revisions == [("counter", 1), ("lab", 1), ("ticket", 1)]
+    assert engine.start("counter", actor=ACTOR).version == 1

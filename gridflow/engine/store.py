@@ -22,6 +22,7 @@ from gridflow.engine import tables as t
 from gridflow.engine.errors import GridflowError
 
 BUSY_TIMEOUT_MS = 30_000
+_STARTUP_LOCK = 0x67726466  # PostgreSQL advisory lock key ("grdf"), see Store._take_turns
 
 
 def normalise_url(url: str) -> str:
@@ -115,25 +116,28 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables (idempotent) and check the schema version."""
         try:
-            SQLModel.metadata.create_all(
-                self.sa,
-                tables=[
-                    t.meta_t,
-                    t.definition_t,
-                    t.case_t,
-                    t.history_t,
-                    t.timer_t,
-                    t.outbox_t,
-                    t.org_t,
-                    t.daemon_t,
-                    t.endpoint_t,
-                ],
-            )
+            with self.write() as conn:
+                self._take_turns(conn)  # no two processes race to CREATE the same table
+                SQLModel.metadata.create_all(
+                    conn,
+                    tables=[
+                        t.meta_t,
+                        t.definition_t,
+                        t.case_t,
+                        t.history_t,
+                        t.timer_t,
+                        t.outbox_t,
+                        t.org_t,
+                        t.daemon_t,
+                        t.endpoint_t,
+                    ],
+                )
         except sa.exc.OperationalError as exc:
             raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except sa.exc.IntegrityError:
             pass  # another process created them at the same moment
         with self.write() as conn:
+            self._take_turns(conn)
             row = conn.execute(
                 sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
             ).first()
@@ -150,6 +154,13 @@ class Store:
     def dispose(self) -> None:
         self.sa.dispose()
 
+    def _take_turns(self, conn) -> None:
+        """PostgreSQL: processes starting together (several daemons) insert the schema version
+        and new definition revisions one at a time, not both the same key. Held until the
+        transaction ends; SQLite's ``BEGIN IMMEDIATE`` already serializes writers."""
+        if not self.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STARTUP_LOCK})
+
     # ---- definitions ----------------------------------------------------------------
     def ensure_definition(
         self,
@@ -162,6 +173,7 @@ class Store:
         now: datetime,
     ) -> int:
         """The revision of this exact text, storing it as the next revision if new."""
+        self._take_turns(conn)
         d = t.definition_t
         rev = conn.execute(
             sa.select(d.c.revision).where(
