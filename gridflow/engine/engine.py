@@ -809,7 +809,9 @@ class Engine:
                     context = {
                         "digest": {
                             "unit": unit_id,
-                            "unit_name": unit.name if unit else unit_id,
+                            "unit_name": (unit.name_en or unit.name)
+                            if unit and person.lang.startswith("en")
+                            else (unit.name if unit else unit_id),
                             "cases": items,
                             "count": len(items),
                             "date": now,
