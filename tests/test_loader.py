@@ -136,6 +136,10 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
         (20, 5, "transitions[0].when", "does not compile: …"),
         (23, 5, "transitions[1].dest", "unknown state 'dnoe' (did you mean 'done'?)"),
     ],
+    "cascade.yaml": [
+        (13, 5, "transitions[0].dest", "unknown state 'reveiw' (did you mean 'review'?)"),
+        (17, 5, "transitions[1].rolse", "unknown key 'rolse' (did you mean 'roles'?)"),
+    ],
     "not_a_mapping.yaml": [(1, 1, "", "a workflow file is a mapping of keys")],
     "empty.yaml": [(1, 1, "", "the file is empty")],
     "comment_only.yaml": [(1, 1, "", "the file is empty")],

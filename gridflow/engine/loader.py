@@ -573,7 +573,17 @@ class _GraphChecker:
                 if nxt not in reached:
                     reached.add(nxt)
                     todo.append(nxt)
+        # a transition the schema stage dropped, or one naming an unknown state, is missing
+        # from the edges: "cannot be reached" / "no way out" would only echo that error
+        raw = self.loc.value.get("transitions") if isinstance(self.loc.value, dict) else None
+        partial = (isinstance(raw, list) and len(self.index_map) < len(raw)) or any(
+            s not in self.states
+            for t in wf.transitions
+            for s in ([] if t.source == "*" else t.sources) + [t.dest]
+        )
         for name, state in wf.states.items():
+            if partial:
+                break
             if name not in reached:
                 self.error(
                     ("states", name),
