@@ -324,6 +324,7 @@ def gridflow_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "gridflow.cli"]
 
 
+@pytest.mark.slow
 def test_state_survives_between_processes(env, tmp_path):
     def proc(*args: str, code: int = 0) -> subprocess.CompletedProcess:
         done = subprocess.run(
