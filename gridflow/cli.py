@@ -740,8 +740,10 @@ def demo(
 def _register_optional() -> None:
     """Command groups that live in their own modules (imported lazily on use)."""
     from gridflow.cli_calendar import calendar
+    from gridflow.cli_report import report
 
     cli.add_command(calendar)
+    cli.add_command(report)
 
 
 _register_optional()
