@@ -158,19 +158,21 @@ class Dispatcher:
     def _failed(self, row, now, exc: DeliveryError, channel: str, address: str, result) -> None:
         attempts = row.attempts + 1
         result.errors.append(f"notice {row.id} via {channel}: {exc}")
-        if exc.disable_endpoint:
-            self._disable(channel, address, str(exc), now)
         if exc.permanent or attempts >= self.max_attempts:
             reason = str(exc) if exc.permanent else f"gave up after {attempts} tries: {exc}"
             self._finish(row, now, status="dead", error=reason)
             result.dead += 1
-            return
-        delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempts)
-        delay = min(max(delay, 0.0), self.max_delay)
-        self._finish(
-            row, now, status="pending", error=str(exc), next_at=now + timedelta(seconds=delay)
-        )
-        result.retried += 1
+        else:
+            delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempts)
+            delay = min(max(delay, 0.0), self.max_delay)
+            self._finish(
+                row, now, status="pending", error=str(exc), next_at=now + timedelta(seconds=delay)
+            )
+            result.retried += 1
+        # only after recording this try: `_finish` updates pending rows only, so disabling
+        # first left this notice's attempt, error and lease unwritten
+        if exc.disable_endpoint:
+            self._disable(channel, address, str(exc), now)
 
     def _finish(
         self,
