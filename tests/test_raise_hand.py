@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from test_four_list import (  # the drivers and helpers, shared with test_race.py
+from test_four_list import (  # the drivers and helpers live there
     T0,
     _builtin_workflows,
     clock,
