@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -37,9 +38,7 @@ def run_demo(
     start, end = demo.quarter_bounds(quarter, _tz())
     total_days = days if days is not None else (end - start).days
     click.echo(f"simulating {quarter} of 枫林路街道 (seed {seed}) into {db} …", err=True)
-    with click.progressbar(
-        length=total_days, label="days", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=total_days, label="days", file=sys.stderr) as bar:
         result = demo.run(
             db_url=db, out=out, seed=seed, quarter=quarter, days=days, progress=bar.update
         )

@@ -63,6 +63,39 @@ def spawn_daemon(url, cfg, now, *extra) -> subprocess.Popen:
         )
 
 
+def wait_for(condition, timeout: float = 60) -> None:
+    """Poll until ``condition()`` holds (the daemon's own pace, never a fixed sleep)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.1)
+
+
+def heartbeats(url: str) -> int:
+    e = sa.create_engine(url)
+    try:
+        with e.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(t.daemon_t.c.ticks), 0))
+            ).scalar_one()
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        e.dispose()
+
+
+def live_daemons(url: str) -> int:
+    e = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with e.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(t.daemon_t)).scalar_one()
+    except sa.exc.SQLAlchemyError:
+        return 0
+    finally:
+        e.dispose()
+
+
 def daemon_log(cfg: Path) -> str:
     return (cfg.parent / "daemon.log").read_text(encoding="utf-8")
 
@@ -205,13 +238,13 @@ def test_broken_edit_is_logged_and_last_good_definitions_kept(tmp_path):
             stderr=log,
             text=True,
         )
-    time.sleep(1.0)
+    wait_for(lambda: heartbeats(url) >= 1)  # the daemon is up and has done a pass
     (folder / "drill.yaml").write_text(
         "id: drill\ntitle: x\ninitial: nowhere\nstates: {}\ntransitions: []\n"
     )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
+    wait_for(lambda: "reload refused" in daemon_log(cfg))  # noticed the change by itself
+    proc.send_signal(signal.SIGHUP)  # and on SIGHUP, refuses again
+    wait_for(lambda: daemon_log(cfg).count("reload refused") >= 2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     log = daemon_log(cfg)
@@ -227,6 +260,7 @@ def test_three_daemons_on_postgres_share_the_timers(pg_url, tmp_path):
     later = T0 + timedelta(hours=4)
     procs = [spawn_daemon(pg_url, cfg, later) for _ in range(3)]
     try:
+        wait_for(lambda: live_daemons(pg_url) == 3)  # all three up (signal handlers in place)
         wait_until_drained(pg_url, timeout=240)
         deadline = time.monotonic() + 120
         while len(set(file_ids(tmp_path))) < n and time.monotonic() < deadline:

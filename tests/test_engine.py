@@ -161,7 +161,11 @@ def test_available_triggers(engine):
     case = engine.start("ticket", actor="li.clerk", data={"title": "x"}, unit="g1")
     assert engine.available_triggers(case.id, "li.clerk") == ["assign", "reject"]
     assert engine.available_triggers(case.id, "cop") == []
-    assert engine.available_triggers(case.id, "system") == ["assign", "reject"]
+    from gridflow.engine.org import SYSTEM
+
+    assert engine.available_triggers(case.id, SYSTEM) == ["assign", "reject"]
+    with pytest.raises(RoleRefused, match="'system' is the engine itself"):
+        engine.fire(case.id, "assign", actor="system", data={"department": "police"})
     engine.fire(case.id, "assign", actor="li.clerk", data={"department": "police"})
     assert engine.available_triggers(case.id, "cop") == ["answer"]
     assert engine.available_triggers(case.id, "fix") == []  # handler, but not of police

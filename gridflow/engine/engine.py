@@ -37,7 +37,7 @@ from gridflow.engine.fields import FieldValueError, coerce, defaults
 from gridflow.engine.loader import load_dir, load_files, load_text
 from gridflow.engine.machine import CaseView, CompiledWorkflow, Decision
 from gridflow.engine.org import SYSTEM, Actor, Directory
-from gridflow.engine.store import Store
+from gridflow.engine.store import CANCEL_TIMERS, INSERT_OUTBOX, INSERT_TIMERS, Store
 
 log = logging.getLogger("gridflow.engine")
 
@@ -203,8 +203,13 @@ class Engine:
         """An ``Actor`` as given, or the person of that id in the directory."""
         if isinstance(who, Actor):
             return who
-        if who == "system":
-            return SYSTEM
+        if who == SYSTEM.id:  # system-only transitions are for timers and fan-in, not callers
+            raise RoleRefused(
+                "'system' is the engine itself: it fires timers and fan-in triggers; act as a "
+                "person of the org directory",
+                actor=who,
+                needed=[],
+            )
         person = self.directory.people.get(who)
         if person is None:
             raise NotFound("person", who, self.directory.people)
@@ -228,7 +233,8 @@ class Engine:
         wf, who, now = self.workflow(workflow), self.actor(actor), self.now()
         with self.store.write() as conn:
             case_id = self._create(conn, wf, who, dict(data or {}), unit, role, comment, now)
-        return self.get(case_id)
+            row = self.store.load_case(conn, case_id)  # as committed, read in the same transaction
+        return self._case(row, [])
 
     def _create(
         self,
@@ -377,7 +383,7 @@ class Engine:
         for _attempt in range(RETRIES):
             try:
                 with self.store.write() as conn:
-                    self._fire_in(
+                    row = self._fire_in(
                         conn,
                         case_id,
                         trigger,
@@ -388,13 +394,17 @@ class Engine:
                         self.now(),
                         expected_version=expected_version,
                     )
+                    # the case as this transaction leaves it: known from the UPDATE, or read
+                    # in the same transaction (no second transaction to read it)
+                    if row is None:
+                        row = self.store.load_case(conn, case_id)
                 break
             except _Moved:
                 if expected_version is not None:
                     raise Conflict(case_id, expected_version, expected_version + 1) from None
         else:
             raise GridflowError(f"case {case_id} kept changing; gave up after {RETRIES} tries")
-        return self.get(case_id)
+        return self._case(row, [])
 
     def _fire_in(
         self,
@@ -409,7 +419,9 @@ class Engine:
         *,
         expected_version: int | None = None,
         late_by: float | None = None,
-    ) -> Decision:
+    ) -> Any:
+        """Decide and write one event; returns the case row as the event left it, or None
+        when spawned cases may have changed it since (read it again to know)."""
         # lock the row (PostgreSQL): concurrent events on one case queue up instead of
         # all failing the version check but one and retrying until they give up
         row = self.store.load_case(conn, case_id, for_update=True)
@@ -435,8 +447,7 @@ class Engine:
             now=now,
             extra_context=extra,
         )
-        self._apply(conn, wf, row, decision, actor, comment, now, late_by=late_by)
-        return decision
+        return self._apply(conn, wf, row, decision, actor, comment, now, late_by=late_by)
 
     def _apply(
         self,
@@ -449,7 +460,9 @@ class Engine:
         now: datetime,
         *,
         late_by: float | None = None,
-    ) -> int:
+    ) -> Any:
+        """Write ``decision`` (case, history, timers, notices, spawns). Returns the case row
+        as written, or None when spawned cases may have changed it since."""
         seq = row.version + 1
         data = decision.data
         values: dict[str, Any] = dict(
@@ -466,11 +479,7 @@ class Engine:
             values["title"] = str(data.get(wf.definition.title_field) or row.title)
         view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
         if row.due_at is not None:  # leaving a state with a clock: its timers are void
-            conn.execute(
-                t.timer_t.update()
-                .where(t.timer_t.c.case_id == row.id, t.timer_t.c.status == "pending")
-                .values(status="cancelled", done_at=now)
-            )
+            conn.execute(CANCEL_TIMERS, {"b_case_id": row.id, "b_done_at": now})
         clock, timers = sla.enter(
             decision.dest,
             wf.definition.states[decision.dest],
@@ -505,22 +514,20 @@ class Engine:
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
-        event = {
-            "trigger": decision.transition.trigger,
-            "actor": actor,
-            "comment": comment,
-            "from_state": decision.source,
-            "at": now,
-        }
-        extra = {"sla": _sla_ctx(sla.view(clock, now, self.calendar))}  # the clock just set
-        for n in decision.transition.spec.notify:
-            self._notify(
-                conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
-            )
-        for n in wf.definition.states[decision.dest].notify:
-            self._notify(
-                conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
-            )
+        notices = (*decision.transition.spec.notify, *wf.definition.states[decision.dest].notify)
+        if notices:  # their context (and its calendar work) only when there are any
+            event = {
+                "trigger": decision.transition.trigger,
+                "actor": actor,
+                "comment": comment,
+                "from_state": decision.source,
+                "at": now,
+            }
+            extra = {"sla": _sla_ctx(sla.view(clock, now, self.calendar))}  # the clock just set
+            for n in notices:
+                self._notify(
+                    conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
+                )
         spec = decision.transition.spec.spawn
         if spec is not None:
             child_wf = self.workflow(spec.workflow)
@@ -549,7 +556,9 @@ class Engine:
                     )
         if decision.final and row.parent_id is not None and row.parent_trigger:
             self._fan_in(conn, row, now)
-        return seq
+        # the case as the UPDATE left it, unless spawned children may have changed it since
+        # (each fires its own trigger; closing the last of them fires this case: fan-in)
+        return None if decision.spawns else self.store.as_updated(row, values)
 
     def _enter(
         self,
@@ -600,7 +609,7 @@ class Engine:
     def _insert_timers(self, conn, case_id: int, seq: int, timers: list[sla.TimerSpec]) -> None:
         if timers:
             conn.execute(
-                t.timer_t.insert(),
+                INSERT_TIMERS,
                 [
                     dict(
                         case_id=case_id,
@@ -712,7 +721,7 @@ class Engine:
                     )
                 )
         if rows:
-            conn.execute(t.outbox_t.insert(), rows)
+            conn.execute(INSERT_OUTBOX, rows)
         return len(rows)
 
     def _notice_context(self, wf, view: CaseView, event: dict, person: Actor, now, extra):
@@ -1024,34 +1033,59 @@ class Engine:
         return ids
 
     def _act(self, timer_id: int, now: datetime, result: TickResult) -> None:
+        """Act on a claimed timer — and first on any earlier-due timers of the same case, in
+        due order, so that after downtime (or across daemons) a later rung never overtakes an
+        earlier one. The case row is locked before its timers, the same order everywhere."""
         tm = t.timer_t
+        current = timer_id
         for _attempt in range(RETRIES):
+            fired = late_count = 0
             try:
                 with self.store.write() as conn:
-                    done = conn.execute(
-                        tm.update()
-                        .where(
-                            tm.c.id == timer_id,
-                            tm.c.status == "pending",
-                            tm.c.lease_owner == self.owner,
-                        )
-                        .values(status="done", done_at=now)
-                    )
-                    if done.rowcount != 1:
+                    head = conn.execute(
+                        sa.select(tm.c.case_id, tm.c.status, tm.c.due_at).where(tm.c.id == timer_id)
+                    ).first()
+                    if head is None or head.status != "pending":
                         result.skipped += 1
                         return
-                    timer = conn.execute(sa.select(tm).where(tm.c.id == timer_id)).one()
-                    late = (now - timer.due_at).total_seconds()
-                    self._timer_action(conn, timer, now, late if late > 60 else None)
-                result.fired += 1
-                result.late += late > 60
+                    self.store.load_case(conn, head.case_id, for_update=True)
+                    q = (
+                        sa.select(tm)
+                        .where(
+                            tm.c.case_id == head.case_id,
+                            tm.c.status == "pending",
+                            tm.c.due_at <= head.due_at,
+                        )
+                        .order_by(tm.c.due_at, tm.c.id)
+                    )
+                    if not self.store.is_sqlite:
+                        q = q.with_for_update()
+                    for timer in list(conn.execute(q)):
+                        current = timer.id
+                        done = conn.execute(
+                            tm.update()
+                            .where(tm.c.id == timer.id, tm.c.status == "pending")
+                            .values(status="done", done_at=now)
+                        )
+                        if done.rowcount != 1:
+                            continue  # cancelled by the action of an earlier rung
+                        late = (now - timer.due_at).total_seconds()
+                        self._timer_action(conn, timer, now, late if late > 60 else None)
+                        fired += 1
+                        late_count += late > 60
+                result.fired += fired
+                result.late += late_count
+                if not fired:
+                    result.skipped += 1
                 return
             except _Moved:
                 continue
             except GridflowError as exc:
-                result.errors.append(f"timer {timer_id}: {exc}")
-                self._timer_failed(timer_id, now, str(exc))
-                return
+                result.errors.append(f"timer {current}: {exc}")
+                self._timer_failed(current, now, str(exc))
+                if current == timer_id:
+                    return
+                current = timer_id  # the failed one is recorded; go on with the rest
 
     def _timer_failed(self, timer_id: int, now: datetime, message: str) -> None:
         """An action that cannot succeed is recorded on the case, not retried forever."""
