@@ -9,9 +9,11 @@ stale. PostgreSQL (several daemons): READ COMMITTED, optimistic versions on case
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +45,62 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+# ---- the hot path's statements, built once ------------------------------------------------
+# Each is a fixed statement with bound parameters: building a statement per call, and
+# SQLAlchemy deriving its cache key, cost more than running it. Built once, the cache key is
+# memoised on the object and the compiled form comes from the engine's compiled cache (for an
+# UPDATE/INSERT without ``.values()``, one compiled form per set of parameter names).
+_CASE = t.case_t
+LOAD_CASE = sa.select(_CASE).where(_CASE.c.id == sa.bindparam("b_id"))
+LOAD_CASE_LOCKED = LOAD_CASE.with_for_update()
+UPDATE_CASE = _CASE.update().where(
+    _CASE.c.id == sa.bindparam("b_id"), _CASE.c.version == sa.bindparam("b_version")
+)
+INSERT_CASE = _CASE.insert()
+# how a value of each case column comes back from the database (see Store.as_updated)
+_CASE_KINDS: dict[str, Any] = {
+    c.name: "time"
+    if isinstance(c.type, t.UTCDateTime)
+    else "json"
+    if isinstance(c.type, sa.JSON)
+    else bool
+    if isinstance(c.type, sa.Boolean)
+    else float
+    if isinstance(c.type, sa.Float)
+    else int
+    if isinstance(c.type, sa.Integer)
+    else str
+    for c in _CASE.columns
+}
+INSERT_HISTORY = t.history_t.insert()
+INSERT_TIMERS = t.timer_t.insert()
+INSERT_OUTBOX = t.outbox_t.insert()
+# ``coalesce(status, '')`` (status is NOT NULL: the same rows) keeps SQLite from reading the
+# status index: without statistics its planner takes ix_gf_timer_due (status, due_at) for
+# ``status = 'pending'`` over the case_id index, and walks every pending timer of every case
+# (milliseconds per event at 100k open cases, growing with the table); PostgreSQL, with
+# statistics, picks the case_id index either way
+PENDING = sa.func.coalesce(t.timer_t.c.status, "") == "pending"
+CANCEL_TIMERS = (
+    t.timer_t.update()
+    .where(t.timer_t.c.case_id == sa.bindparam("b_case_id"), PENDING)
+    .values(status="cancelled", done_at=sa.bindparam("b_done_at"))
+)
+
+
+def _begin(conn: sa.Connection, sql: str) -> None:
+    """SQLite: open the driver's transaction (the connection is in autocommit mode, so the
+    driver never begins one itself); SQLAlchemy's transaction, already begun, commits or
+    rolls it back. Sent straight to the driver — not from a ``begin`` event listener with
+    ``exec_driver_sql``: any connection event makes SQLAlchemy dispatch events on every
+    statement, and the trip through its execution machinery cost more than the BEGIN.
+    Errors come out wrapped as SQLAlchemy's, as they would from ``exec_driver_sql``."""
+    try:
+        conn.connection.driver_connection.execute(sql)
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+
+
 def create_sa_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -54,18 +112,13 @@ def create_sa_engine(url: str) -> sa.Engine:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (Store._begin)
             cur = dbapi_conn.cursor()
             if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):
-            write = conn.get_execution_options().get("gridflow_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     return sa.create_engine(
@@ -90,24 +143,24 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``). Commits on success."""
-        with self._connect() as conn:
-            conn = conn.execution_options(gridflow_write=True)
-            with conn.begin():
-                yield conn
+        with self._connect() as conn, conn.begin():
+            if self.is_sqlite:
+                _begin(conn, "BEGIN IMMEDIATE")
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         with self._connect() as conn, conn.begin():
+            if self.is_sqlite:
+                _begin(conn, "BEGIN")
             yield conn
 
-    @contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
+    def _connect(self) -> sa.Connection:
+        """A connection from the pool (use it in a ``with``: closing returns it)."""
         try:
-            conn = self.sa.connect()
+            return self.sa.connect()
         except sa.exc.OperationalError as exc:
             raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
-        with conn:
-            yield conn
 
     @property
     def safe_url(self) -> str:
@@ -226,24 +279,40 @@ class Store:
 
     # ---- cases ------------------------------------------------------------------------
     def insert_case(self, conn, values: dict) -> int:
-        return conn.execute(t.case_t.insert().values(**values)).inserted_primary_key[0]
+        return conn.execute(INSERT_CASE, values).inserted_primary_key[0]
 
     def load_case(self, conn, case_id: int, *, for_update: bool = False):
-        q = sa.select(t.case_t).where(t.case_t.c.id == case_id)
-        if for_update and not self.is_sqlite:
-            q = q.with_for_update()
-        return conn.execute(q).first()
+        q = LOAD_CASE_LOCKED if for_update and not self.is_sqlite else LOAD_CASE
+        return conn.execute(q, {"b_id": case_id}).first()
 
     def update_case(self, conn, case_id: int, version: int, values: dict) -> bool:
-        """Apply ``values`` if the case is still at ``version``; False if it moved on."""
-        c = t.case_t
-        res = conn.execute(
-            c.update().where(c.c.id == case_id, c.c.version == version).values(**values)
-        )
+        """Apply ``values`` (plain values, no SQL expressions) if the case is still at
+        ``version``; False if it moved on."""
+        res = conn.execute(UPDATE_CASE, {"b_id": case_id, "b_version": version, **values})
         return res.rowcount == 1
 
+    @staticmethod
+    def as_updated(row, values: dict) -> Any:
+        """The case ``row`` as reading it back after ``update_case(…, values)`` would give —
+        without the read: each new value goes through its column type as it is stored and
+        read back (aware UTC datetimes, JSON text and back, bool, float)."""
+        merged = row._asdict()
+        for key, value in values.items():
+            if value is not None:
+                kind = _CASE_KINDS.get(key)
+                if kind == "time":
+                    value = (
+                        value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+                    )
+                elif kind == "json":
+                    value = json.loads(_json_dumps(value))
+                elif kind is not None:
+                    value = kind(value)
+            merged[key] = value
+        return SimpleNamespace(**merged)
+
     def append_history(self, conn, values: dict) -> None:
-        conn.execute(t.history_t.insert().values(**values))
+        conn.execute(INSERT_HISTORY, values)
 
     def history(self, conn, case_id: int) -> list:
         h = t.history_t
