@@ -220,22 +220,11 @@ class CompiledWorkflow:
         try:
             moved = self.machine.events[trigger].trigger(binding)
         except ExpressionError as exc:
-            raise GuardRefused(
-                f"cannot {trigger!r} case {case.id}: {exc}",
-                case_id=case.id,
-                trigger=trigger,
-                state=case.state,
-                guard=exc.source,
-            ) from None
+            raise _guard_refusal(case, trigger, str(exc), exc.source) from None
         if not moved or binding.taken is None:
             guards = " / ".join(t.spec.when or "true" for t in candidates if t.index in permitted)
-            raise GuardRefused(
-                f"cannot {trigger!r} case {case.id} in state {case.state!r}: "
-                f"the condition is not met ({guards})",
-                case_id=case.id,
-                trigger=trigger,
-                state=case.state,
-                guard=guards,
+            raise _guard_refusal(
+                case, trigger, f"the condition is not met ({guards})", guards, in_state=True
             )
         taken: CompiledTransition = binding.taken
         self._check_taken(case, taken, clean, comment, context)
@@ -345,57 +334,27 @@ class CompiledWorkflow:
             except FieldValueError as exc:
                 problems.append(str(exc))
         if problems:
-            raise MissingFields(
-                f"cannot {trigger!r} case {case.id}: " + "; ".join(problems),
-                fields=list(payload),
-                case_id=case.id,
-                trigger=trigger,
-                state=case.state,
-            )
+            raise _missing(case, trigger, "; ".join(problems), list(payload))
         return clean
 
     def _check_taken(self, case, taken: CompiledTransition, clean, comment, context) -> None:
         trig = taken.trigger
         missing = [f for f in taken.spec.requires if clean.get(f) in (None, "", [])]
         if missing:
-            raise MissingFields(
-                f"cannot {trig!r} case {case.id}: the event must supply {', '.join(missing)}",
-                fields=missing,
-                case_id=case.id,
-                trigger=trig,
-                state=case.state,
-            )
+            raise _missing(case, trig, f"the event must supply {', '.join(missing)}", missing)
         if taken.spec.comment_required and not (comment or "").strip():
-            raise MissingFields(
-                f"cannot {trig!r} case {case.id}: a comment is required",
-                fields=["comment"],
-                case_id=case.id,
-                trigger=trig,
-                state=case.state,
-            )
+            raise _missing(case, trig, "a comment is required", ["comment"])
         for expr, message in taken.checks:
             try:
                 ok = expr(context)
             except ExpressionError as exc:
-                raise GuardRefused(
-                    f"cannot {trig!r} case {case.id}: {exc}",
-                    case_id=case.id,
-                    trigger=trig,
-                    state=case.state,
-                    guard=expr.source,
-                ) from None
+                raise _guard_refusal(case, trig, str(exc), expr.source) from None
             if not ok:
                 try:
                     text = str(evaluate(message, context))
                 except ExpressionError:
                     text = getattr(message, "source", message)
-                raise GuardRefused(
-                    f"cannot {trig!r} case {case.id}: {text}",
-                    case_id=case.id,
-                    trigger=trig,
-                    state=case.state,
-                    guard=expr.source,
-                )
+                raise _guard_refusal(case, trig, text, expr.source)
 
     def _apply(
         self, case, taken: CompiledTransition, grant: Grant | None, clean, context
@@ -408,12 +367,7 @@ class CompiledWorkflow:
             try:
                 data[key] = coerce(key, fields[key], result)
             except FieldValueError as exc:
-                raise GuardRefused(
-                    f"cannot {taken.trigger!r} case {case.id}: set {exc}",
-                    case_id=case.id,
-                    trigger=taken.trigger,
-                    state=case.state,
-                ) from None
+                raise _guard_refusal(case, taken.trigger, f"set {exc}") from None
         decision = Decision(
             taken,
             case.state,
@@ -447,6 +401,29 @@ def _served(unit: str, directory: Directory) -> str:
     below it, so a question it publishes reaches the unit it hangs under (its street)."""
     u = directory.units.get(unit)
     return u.parent if u is not None and u.kind == "department" and u.parent else unit
+
+
+def _guard_refusal(
+    case: CaseView, trigger: str, reason: str, guard: str | None = None, in_state: bool = False
+) -> GuardRefused:
+    where = f" in state {case.state!r}" if in_state else ""
+    return GuardRefused(
+        f"cannot {trigger!r} case {case.id}{where}: {reason}",
+        case_id=case.id,
+        trigger=trigger,
+        state=case.state,
+        guard=guard,
+    )
+
+
+def _missing(case: CaseView, trigger: str, reason: str, fields: list[str]) -> MissingFields:
+    return MissingFields(
+        f"cannot {trigger!r} case {case.id}: {reason}",
+        fields=fields,
+        case_id=case.id,
+        trigger=trigger,
+        state=case.state,
+    )
 
 
 def _condition(t: CompiledTransition):
