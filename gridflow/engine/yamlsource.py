@@ -147,6 +147,15 @@ def _build(node, path: Path, loc: Located, problems: list[Problem], depth: int):
         if not isinstance(key_node, yaml.ScalarNode):
             problems.append(_at(loc.file, key_node.start_mark, "keys must be plain scalars"))
             continue
+        if key_node.tag not in _SCALAR_TAGS:
+            problems.append(
+                _at(
+                    loc.file,
+                    key_node.start_mark,
+                    f"tag {key_node.tag!r} is not allowed (plain YAML only)",
+                )
+            )
+            continue
         key = _scalar(key_node, path, loc, problems)
         key = key if isinstance(key, str) else str(key)
         kpath = (*path, key)
