@@ -390,3 +390,16 @@ def test_json_schema_describes_the_format():
     schema = json_schema()
     assert {"id", "title", "initial", "states", "transitions"} <= set(schema["properties"])
     assert set(schema["required"]) >= {"id", "title", "initial", "states", "transitions"}
+
+
+def test_tagged_key_is_refused_not_read_as_a_blank_key(tmp_path):
+    from gridflow.engine.errors import DefinitionError
+    from gridflow.engine.loader import load_file
+
+    path = tmp_path / "k.yaml"
+    path.write_text("id: x\n!!python/name:os.system : 1\n", encoding="utf-8")
+    with pytest.raises(DefinitionError) as info:
+        load_file(path)
+    assert f"{path}:2:1: tag 'tag:yaml.org,2002:python/name:os.system' is not allowed" in str(
+        info.value
+    )
