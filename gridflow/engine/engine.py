@@ -37,7 +37,19 @@ from gridflow.engine.fields import FieldValueError, coerce, defaults
 from gridflow.engine.loader import load_dir, load_files, load_text
 from gridflow.engine.machine import CaseView, CompiledWorkflow, Decision
 from gridflow.engine.org import SYSTEM, Actor, Directory
-from gridflow.engine.store import CANCEL_TIMERS, INSERT_OUTBOX, INSERT_TIMERS, Store
+from gridflow.engine.store import (
+    CANCEL_TIMERS,
+    CLAIM_TIMERS,
+    CLAIM_TIMERS_SKIP_LOCKED,
+    DUE_OF_CASE,
+    DUE_OF_CASE_LOCKED,
+    INSERT_OUTBOX,
+    INSERT_TIMERS,
+    LEASE_TIMERS,
+    TIMER_DONE,
+    TIMER_HEAD,
+    Store,
+)
 
 log = logging.getLogger("gridflow.engine")
 
@@ -1011,24 +1023,12 @@ class Engine:
         return result
 
     def _claim(self, now: datetime, batch: int) -> list[int]:
-        tm = t.timer_t
-        due = sa.and_(
-            tm.c.status == "pending",
-            tm.c.due_at <= now,
-            sa.or_(tm.c.lease_until.is_(None), tm.c.lease_until < now),
-        )
+        q = CLAIM_TIMERS if self.store.is_sqlite else CLAIM_TIMERS_SKIP_LOCKED
         with self.store.write() as conn:
-            q = sa.select(tm.c.id).where(due).order_by(tm.c.due_at).limit(batch)
-            if not self.store.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
-            ids = [r[0] for r in conn.execute(q)]
+            ids = [r[0] for r in conn.execute(q, {"b_now": now, "b_batch": batch})]
             if ids:
                 conn.execute(
-                    tm.update()
-                    .where(tm.c.id.in_(ids))
-                    .values(
-                        lease_owner=self.owner, lease_until=now + LEASE, attempts=tm.c.attempts + 1
-                    )
+                    LEASE_TIMERS, {"b_ids": ids, "b_owner": self.owner, "b_until": now + LEASE}
                 )
         return ids
 
@@ -1036,37 +1036,21 @@ class Engine:
         """Act on a claimed timer — and first on any earlier-due timers of the same case, in
         due order, so that after downtime (or across daemons) a later rung never overtakes an
         earlier one. The case row is locked before its timers, the same order everywhere."""
-        tm = t.timer_t
         current = timer_id
+        due_of_case = DUE_OF_CASE if self.store.is_sqlite else DUE_OF_CASE_LOCKED
         for _attempt in range(RETRIES):
             fired = late_count = 0
             try:
                 with self.store.write() as conn:
-                    head = conn.execute(
-                        sa.select(tm.c.case_id, tm.c.status, tm.c.due_at).where(tm.c.id == timer_id)
-                    ).first()
+                    head = conn.execute(TIMER_HEAD, {"b_id": timer_id}).first()
                     if head is None or head.status != "pending":
                         result.skipped += 1
                         return
                     self.store.load_case(conn, head.case_id, for_update=True)
-                    q = (
-                        sa.select(tm)
-                        .where(
-                            tm.c.case_id == head.case_id,
-                            tm.c.status == "pending",
-                            tm.c.due_at <= head.due_at,
-                        )
-                        .order_by(tm.c.due_at, tm.c.id)
-                    )
-                    if not self.store.is_sqlite:
-                        q = q.with_for_update()
-                    for timer in list(conn.execute(q)):
+                    due = {"b_case_id": head.case_id, "b_due": head.due_at}
+                    for timer in list(conn.execute(due_of_case, due)):
                         current = timer.id
-                        done = conn.execute(
-                            tm.update()
-                            .where(tm.c.id == timer.id, tm.c.status == "pending")
-                            .values(status="done", done_at=now)
-                        )
+                        done = conn.execute(TIMER_DONE, {"b_id": timer.id, "b_at": now})
                         if done.rowcount != 1:
                             continue  # cancelled by the action of an earlier rung
                         late = (now - timer.due_at).total_seconds()

@@ -88,6 +88,46 @@ CANCEL_TIMERS = (
 )
 
 
+# tick: claim due timers under a lease, then act on each with the case's earlier-due ones
+_TM = t.timer_t
+CLAIM_TIMERS = (
+    sa.select(_TM.c.id)
+    .where(
+        _TM.c.status == "pending",
+        _TM.c.due_at <= sa.bindparam("b_now"),
+        sa.or_(_TM.c.lease_until.is_(None), _TM.c.lease_until < sa.bindparam("b_now")),
+    )
+    .order_by(_TM.c.due_at)
+    .limit(sa.bindparam("b_batch"))
+)
+CLAIM_TIMERS_SKIP_LOCKED = CLAIM_TIMERS.with_for_update(skip_locked=True)
+LEASE_TIMERS = (
+    _TM.update()
+    .where(_TM.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+    .values(
+        lease_owner=sa.bindparam("b_owner"),
+        lease_until=sa.bindparam("b_until"),
+        attempts=_TM.c.attempts + 1,
+    )
+)
+TIMER_HEAD = sa.select(_TM.c.case_id, _TM.c.status, _TM.c.due_at).where(
+    _TM.c.id == sa.bindparam("b_id")
+)
+DUE_OF_CASE = (  # PENDING: by the case_id index, not the status one (see above)
+    sa.select(_TM)
+    .where(
+        _TM.c.case_id == sa.bindparam("b_case_id"), PENDING, _TM.c.due_at <= sa.bindparam("b_due")
+    )
+    .order_by(_TM.c.due_at, _TM.c.id)
+)
+DUE_OF_CASE_LOCKED = DUE_OF_CASE.with_for_update()
+TIMER_DONE = (
+    _TM.update()
+    .where(_TM.c.id == sa.bindparam("b_id"), _TM.c.status == "pending")
+    .values(status="done", done_at=sa.bindparam("b_at"))
+)
+
+
 def _begin(conn: sa.Connection, sql: str) -> None:
     """SQLite: open the driver's transaction (the connection is in autocommit mode, so the
     driver never begins one itself); SQLAlchemy's transaction, already begun, commits or
