@@ -65,6 +65,9 @@ def test_generator_makes_consistent_cases(bench, tmp_path):
 
 
 def test_fire_bench_quick(bench):
+    pytest.importorskip(
+        "pyinstrument", reason="the fire profile needs the bench extra: pip install -e '.[bench]'"
+    )
     from bench import fire
 
     res = fire.run(quick=True, rounds=1, repeats=1, profile_events=20, log=lambda m: None)
