@@ -44,7 +44,7 @@ def preview(
             wf.due_expressions.get(view.state),
         )
         sla_view = sla.view(clock, now, engine.calendar)
-    from gridflow.engine.engine import _sla_ctx
+    from gridflow.engine.rows import sla_context
 
     person = Actor("preview", "预览" if lang.startswith("zh") else "Preview", lang=lang)
     event = {"trigger": "preview", "actor": SYSTEM, "comment": None, "from_state": None, "at": now}
@@ -55,7 +55,7 @@ def preview(
         person,
         now,
         {
-            "sla": _sla_ctx(sla_view),
+            "sla": sla_context(sla_view),
             "notice": {"kind": template, "label": "50%", "late_by": None},
             "digest": {
                 "unit": view.unit,

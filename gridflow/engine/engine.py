@@ -15,14 +15,11 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from gridflow.engine import recipients, sla
+from gridflow.engine import sla
 from gridflow.engine import tables as t
 from gridflow.engine.cases import Case, Step
 from gridflow.engine.errors import (
@@ -36,45 +33,31 @@ from gridflow.engine.errors import (
 from gridflow.engine.fields import FieldValueError, coerce, defaults
 from gridflow.engine.loader import load_dir, load_files, load_text
 from gridflow.engine.machine import CaseView, CompiledWorkflow, Decision
+from gridflow.engine.notices import NoticesMixin
 from gridflow.engine.org import SYSTEM, Actor, Directory
+from gridflow.engine.rows import (
+    child_context,
+    clock_columns,
+    clock_of,
+    late_seconds,
+    sla_context,
+    title_of,
+    view_of,
+)
 from gridflow.engine.store import (
     CANCEL_TIMERS,
-    CLAIM_TIMERS,
-    CLAIM_TIMERS_SKIP_LOCKED,
-    DUE_OF_CASE,
-    DUE_OF_CASE_LOCKED,
-    INSERT_OUTBOX,
     INSERT_TIMERS,
-    LEASE_TIMERS,
-    TIMER_DONE,
-    TIMER_HEAD,
     Store,
 )
+from gridflow.engine.timers import RETRIES, Moved, TimersMixin
 
 log = logging.getLogger("gridflow.engine")
 
 BUILTIN_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN_ORG = BUILTIN_WORKFLOWS / "org.yaml"
-RETRIES = 20
-LEASE = timedelta(seconds=60)
 
 
-class _Moved(Exception):
-    """The case's version changed between read and write (PostgreSQL): re-check."""
-
-
-@dataclass
-class TickResult:
-    """What one ``tick`` did."""
-
-    claimed: int = 0
-    fired: int = 0
-    late: int = 0  # acted on more than a minute after falling due (downtime)
-    skipped: int = 0  # claimed by us but already done / cancelled by the time we looked
-    errors: list[str] = field(default_factory=list)
-
-
-class Engine:
+class Engine(NoticesMixin, TimersMixin):
     """Runs workflows over a database. Thread-safe; one per process is plenty.
 
     ``workflows``: a folder, a list of files, or None for the built-ins. ``clock``: a
@@ -411,7 +394,7 @@ class Engine:
                     if row is None:
                         row = self.store.load_case(conn, case_id)
                 break
-            except _Moved:
+            except Moved:
                 if expected_version is not None:
                     raise Conflict(case_id, expected_version, expected_version + 1) from None
         else:
@@ -442,12 +425,12 @@ class Engine:
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
         wf = self.workflow(row.workflow_id, row.revision)
-        view = _view(row)
+        view = view_of(row)
         extra: dict[str, Any] = {}
         if wf.needs_children:
-            extra["children"] = [_child_ctx(c, self) for c in self.store.children(conn, case_id)]
+            extra["children"] = [child_context(c, self) for c in self.store.children(conn, case_id)]
         if wf.needs_sla:
-            extra["sla"] = _sla_ctx(sla.view(_clock(row), now, self.calendar))
+            extra["sla"] = sla_context(sla.view(clock_of(row), now, self.calendar))
         decision = wf.decide(
             view,
             trigger,
@@ -495,16 +478,16 @@ class Engine:
         clock, timers = sla.enter(
             decision.dest,
             wf.definition.states[decision.dest],
-            _clock(row),
+            clock_of(row),
             data,
             now,
             self.calendar,
             decision.extend_by,
             wf.due_expressions.get(decision.dest),
         )
-        values.update(_clock_columns(clock))
+        values.update(clock_columns(clock))
         if not self.store.update_case(conn, row.id, row.version, values):
-            raise _Moved
+            raise Moved
         self.store.append_history(
             conn,
             dict(
@@ -522,7 +505,7 @@ class Engine:
                 actor_unit=decision.unit,
                 elapsed_s=self.calendar.working_seconds(row.entered_at or row.created_at, now),
                 due_at=row.due_at,
-                late_s=_late(row, now, self.calendar),
+                late_s=late_seconds(row, now, self.calendar),
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
@@ -535,7 +518,7 @@ class Engine:
                 "from_state": decision.source,
                 "at": now,
             }
-            extra = {"sla": _sla_ctx(sla.view(clock, now, self.calendar))}  # the clock just set
+            extra = {"sla": sla_context(sla.view(clock, now, self.calendar))}  # the clock just set
             for n in notices:
                 self._notify(
                     conn, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
@@ -602,9 +585,7 @@ class Engine:
         )
         if new_clock != clock:
             conn.execute(
-                t.case_t.update()
-                .where(t.case_t.c.id == view.id)
-                .values(**_clock_columns(new_clock))
+                t.case_t.update().where(t.case_t.c.id == view.id).values(**clock_columns(new_clock))
             )
         self._insert_timers(conn, view.id, seq, timers)
         event = {
@@ -614,7 +595,7 @@ class Engine:
             "from_state": None,
             "at": now,
         }
-        extra = {"sla": _sla_ctx(sla.view(new_clock, now, self.calendar))}
+        extra = {"sla": sla_context(sla.view(new_clock, now, self.calendar))}
         for n in state.notify:
             self._notify(conn, wf, view, n.to, n.template, actor, creator, event, now, seq, extra)
 
@@ -666,7 +647,7 @@ class Engine:
         if not self.store.update_case(
             conn, row.id, row.version, {"version": seq, "updated_at": now}
         ):
-            raise _Moved
+            raise Moved
         self.store.append_history(
             conn,
             dict(
@@ -682,232 +663,6 @@ class Engine:
             ),
         )
         return seq
-
-    # ---- notices ------------------------------------------------------------------------
-    @property
-    def renderer(self):
-        if self._renderer is None:
-            from gridflow.engine.templates import TemplateRenderer
-
-            self._renderer = TemplateRenderer([p for p in self._template_roots if p.is_dir()])
-        return self._renderer
-
-    def _notify(
-        self,
-        conn,
-        wf: CompiledWorkflow,
-        view: CaseView,
-        to: Iterable[str],
-        template: str,
-        actor: Actor | None,
-        creator: str | None,
-        event: dict,
-        now: datetime,
-        seq: int | None,
-        extra: dict | None = None,
-    ) -> int:
-        """Render ``template`` for each recipient and write one outbox row per channel."""
-        people = recipients.resolve(
-            to, wf=wf, case=view, directory=self.directory, actor=actor, creator=creator
-        )
-        rows = []
-        for person in people:
-            context = self._notice_context(wf, view, event, person, now, extra)
-            subject, text, html = self._render(wf, template, person.lang, context)
-            channels = person.channels or ()
-            targets = [(c.channel, c.address) for c in channels] or [(self.default_channel, "")]
-            for channel, address in targets:
-                rows.append(
-                    self._outbox_row(
-                        view.id,
-                        seq,
-                        wf.id,
-                        template,
-                        person,
-                        channel,
-                        address,
-                        subject,
-                        text,
-                        html,
-                        now,
-                    )
-                )
-        if rows:
-            conn.execute(INSERT_OUTBOX, rows)
-        return len(rows)
-
-    def _notice_context(self, wf, view: CaseView, event: dict, person: Actor, now, extra):
-        d = wf.definition
-        unit = self.directory.units.get(view.unit) if view.unit else None
-        state = d.states[view.state]
-        actor: Actor | None = event.get("actor")
-        lang = person.lang
-        return {
-            "case": {
-                "id": view.id,
-                "title": _title(d, view),
-                "workflow": wf.id,
-                "workflow_title": d.title.get(lang),
-                "state": view.state,
-                "state_label": state.label.get(lang) if state.label else view.state,
-                "data": dict(view.data),
-                "unit": view.unit,
-                "unit_name": (unit.name_en or unit.name)
-                if unit and lang.startswith("en")
-                else (unit.name if unit else view.unit),
-                "url": f"{self.base_url.rstrip('/')}/{view.id}",
-            },
-            "event": {
-                "trigger": event.get("trigger"),
-                "comment": event.get("comment"),
-                "actor": actor.id if actor else None,
-                "actor_name": (actor.name or actor.id) if actor else None,
-                "from_state": event.get("from_state"),
-                "at": event.get("at"),
-            },
-            "sla": (extra or {}).get("sla") or _sla_ctx(None),
-            "recipient": {"id": person.id, "name": person.name, "lang": lang},
-            "link": self.base_url,
-            "notice": (extra or {}).get("notice", {}),
-            "digest": (extra or {}).get("digest", {}),
-        }
-
-    def _render(self, wf, template: str, lang: str, context: dict):
-        try:
-            r = self.renderer.render(wf.id, template, lang, context)
-            return r.subject, r.text, r.html
-        except GridflowError as exc:  # never lose a notice to a template: send it plain
-            if (wf.id, template) not in self._template_problems:  # say it once, not per notice
-                self._template_problems.add((wf.id, template))
-                log.warning("template %s/%s: %s", wf.id, template, exc)
-            case = context["case"]
-            return (
-                f"[{template}] #{case['id']} {case['title']}",
-                f"{case['workflow_title']} #{case['id']} {case['title']}: "
-                f"{case['state_label']}\n{case['url']}\n(template problem: {exc})",
-                None,
-            )
-
-    def digest(self, now: datetime | None = None) -> int:
-        """The overdue digest: one notice per unit leader listing the unit's overdue open
-        cases (template ``templates/gridflow/digest``). Returns the notices written."""
-        now = now or self.now()
-        c = t.case_t
-        with self.store.write() as conn:
-            rows = list(
-                conn.execute(
-                    sa.select(c)
-                    .where(
-                        c.c.closed_at.is_(None),
-                        c.c.paused_at.is_(None),
-                        c.c.due_at.is_not(None),
-                        c.c.due_at < now,
-                    )
-                    .order_by(c.c.unit, c.c.due_at)
-                )
-            )
-            by_unit: dict[str, list] = {}
-            for row in rows:
-                by_unit.setdefault(row.unit or "", []).append(row)
-            written = []
-            for unit_id, cases in by_unit.items():
-                unit = self.directory.units.get(unit_id)
-                items = []
-                for row in cases:
-                    view = sla.view(_clock(row), now, self.calendar)
-                    items.append(
-                        {
-                            "id": row.id,
-                            "title": row.title,
-                            "workflow": row.workflow_id,
-                            "state": row.state,
-                            "due": row.due_at,
-                            "overdue_hours": round((view.overdue_by or 0) / 3600, 1),
-                            "url": f"{self.base_url.rstrip('/')}/{row.id}",
-                        }
-                    )
-                for person in self.directory.leaders(unit_id) if unit_id else []:
-                    context = {
-                        "digest": {
-                            "unit": unit_id,
-                            "unit_name": (unit.name_en or unit.name)
-                            if unit and person.lang.startswith("en")
-                            else (unit.name if unit else unit_id),
-                            "cases": items,
-                            "count": len(items),
-                            "date": now,
-                        },
-                        "recipient": {"id": person.id, "name": person.name, "lang": person.lang},
-                        "link": self.base_url,
-                    }
-                    try:
-                        r = self.renderer.render("gridflow", "digest", person.lang, context)
-                        subject, text, html = r.subject, r.text, r.html
-                    except GridflowError as exc:
-                        subject = f"[digest] {len(items)} overdue case(s) in {unit_id}"
-                        text = (
-                            "\n".join(f"#{i['id']} {i['title']} ({i['state']})" for i in items)
-                            + f"\n(template problem: {exc})"
-                        )
-                        html = None
-                    for ch in person.channels or ():
-                        written.append(
-                            self._outbox_row(
-                                None,
-                                None,
-                                "gridflow",
-                                "digest",
-                                person,
-                                ch.channel,
-                                ch.address,
-                                subject,
-                                text,
-                                html,
-                                now,
-                            )
-                        )
-                    if not person.channels:
-                        written.append(
-                            self._outbox_row(
-                                None,
-                                None,
-                                "gridflow",
-                                "digest",
-                                person,
-                                self.default_channel,
-                                "",
-                                subject,
-                                text,
-                                html,
-                                now,
-                            )
-                        )
-            if written:
-                conn.execute(t.outbox_t.insert(), written)
-        return len(written)
-
-    @staticmethod
-    def _outbox_row(
-        case_id, seq, workflow_id, notice, person, channel, address, subject, text, html, now
-    ) -> dict:
-        return dict(
-            id=uuid.uuid4().hex,
-            case_id=case_id,
-            history_seq=seq,
-            workflow_id=workflow_id,
-            notice=notice,
-            recipient=person.id,
-            channel=channel,
-            address=address,
-            lang=person.lang,
-            subject=subject,
-            text=text,
-            html=html,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
 
     # ---- queries ------------------------------------------------------------------------
     def get(self, case_id: int, *, with_children: bool = False) -> Case:
@@ -980,7 +735,7 @@ class Engine:
         if row is None:
             raise NotFound("case", case_id)
         wf = self.workflow(row.workflow_id, row.revision)
-        return wf.allowed_for(_view(row), who, self.directory)
+        return wf.allowed_for(view_of(row), who, self.directory)
 
     def _case(self, row, children: list[Case] | None = None) -> Case:
         wf = self.workflow(row.workflow_id, row.revision)
@@ -992,7 +747,7 @@ class Engine:
             row.revision,
             row.state,
             row.version,
-            row.title or _title(wf.definition, _view(row)),
+            row.title or title_of(wf.definition, view_of(row)),
             dict(row.data or {}),
             row.unit,
             row.created_by,
@@ -1001,246 +756,6 @@ class Engine:
             row.closed_at,
             row.parent_id,
             label,
-            sla.view(_clock(row), self.now(), self.calendar),
+            sla.view(clock_of(row), self.now(), self.calendar),
             children or [],
         )
-
-    # ---- timers -------------------------------------------------------------------------
-    def tick(
-        self, now: datetime | None = None, *, batch: int = 200, limit: int | None = None
-    ) -> TickResult:
-        """Act on every timer due at ``now`` (default: the clock): claim a batch under a
-        lease, then act on each in its own transaction together with marking it done."""
-        now = now or self.now()
-        result = TickResult()
-        while limit is None or result.claimed < limit:
-            ids = self._claim(now, batch if limit is None else min(batch, limit - result.claimed))
-            if not ids:
-                break
-            result.claimed += len(ids)
-            for timer_id in ids:
-                self._act(timer_id, now, result)
-        return result
-
-    def _claim(self, now: datetime, batch: int) -> list[int]:
-        q = CLAIM_TIMERS if self.store.is_sqlite else CLAIM_TIMERS_SKIP_LOCKED
-        with self.store.write() as conn:
-            ids = [r[0] for r in conn.execute(q, {"b_now": now, "b_batch": batch})]
-            if ids:
-                conn.execute(
-                    LEASE_TIMERS, {"b_ids": ids, "b_owner": self.owner, "b_until": now + LEASE}
-                )
-        return ids
-
-    def _act(self, timer_id: int, now: datetime, result: TickResult) -> None:
-        """Act on a claimed timer — and first on any earlier-due timers of the same case, in
-        due order, so that after downtime (or across daemons) a later rung never overtakes an
-        earlier one. The case row is locked before its timers, the same order everywhere."""
-        current = timer_id
-        due_of_case = DUE_OF_CASE if self.store.is_sqlite else DUE_OF_CASE_LOCKED
-        for _attempt in range(RETRIES):
-            fired = late_count = 0
-            try:
-                with self.store.write() as conn:
-                    head = conn.execute(TIMER_HEAD, {"b_id": timer_id}).first()
-                    if head is None or head.status != "pending":
-                        result.skipped += 1
-                        return
-                    self.store.load_case(conn, head.case_id, for_update=True)
-                    due = {"b_case_id": head.case_id, "b_due": head.due_at}
-                    for timer in list(conn.execute(due_of_case, due)):
-                        current = timer.id
-                        done = conn.execute(TIMER_DONE, {"b_id": timer.id, "b_at": now})
-                        if done.rowcount != 1:
-                            continue  # cancelled by the action of an earlier rung
-                        late = (now - timer.due_at).total_seconds()
-                        self._timer_action(conn, timer, now, late if late > 60 else None)
-                        fired += 1
-                        late_count += late > 60
-                result.fired += fired
-                result.late += late_count
-                if not fired:
-                    result.skipped += 1
-                return
-            except _Moved:
-                continue
-            except GridflowError as exc:
-                result.errors.append(f"timer {current}: {exc}")
-                self._timer_failed(current, now, str(exc))
-                if current == timer_id:
-                    return
-                current = timer_id  # the failed one is recorded; go on with the rest
-
-    def _timer_failed(self, timer_id: int, now: datetime, message: str) -> None:
-        """An action that cannot succeed is recorded on the case, not retried forever."""
-        tm = t.timer_t
-        with self.store.write() as conn:
-            timer = conn.execute(sa.select(tm).where(tm.c.id == timer_id)).one()
-            if timer.status != "pending":
-                return
-            conn.execute(tm.update().where(tm.c.id == timer_id).values(status="done", done_at=now))
-            row = self.store.load_case(conn, timer.case_id)
-            if row is not None:
-                self._note(conn, row, f"sla:{timer.name}:failed", message, now)
-
-    def _timer_action(self, conn, timer, now: datetime, late_by: float | None) -> None:
-        row = self.store.load_case(conn, timer.case_id, for_update=True)
-        if row is None or row.closed_at is not None:
-            return
-        wf = self.workflow(row.workflow_id, row.revision)
-        view = _view(row)
-        action = timer.spec or {}
-        sla_ctx = _sla_ctx(sla.view(_clock(row), now, self.calendar))
-        extra = {
-            "sla": sla_ctx,
-            "notice": {"kind": timer.kind, "label": action.get("label"), "late_by": late_by},
-        }
-        event = {
-            "trigger": f"sla:{timer.name}",
-            "actor": SYSTEM,
-            "comment": None,
-            "from_state": row.state,
-            "at": now,
-        }
-        if action.get("notify"):
-            self._notify(
-                conn,
-                wf,
-                view,
-                action["notify"],
-                action.get("template") or timer.kind,
-                SYSTEM,
-                row.created_by,
-                event,
-                now,
-                None,
-                extra,
-            )
-        if action.get("escalate"):
-            target = (
-                self.directory.escalation_target(row.unit, action["escalate"]) if row.unit else None
-            )
-            to = [f"unit:{target.id}"] if target else []
-            self._notify(
-                conn, wf, view, to, "escalation", SYSTEM, row.created_by, event, now, None, extra
-            )
-            where = f"{target.name} ({target.id})" if target else "nobody (no such unit above)"
-            row = self._reload_after(
-                conn,
-                row,
-                self._note(
-                    conn, row, "sla:escalate", f"{timer.name}: escalated to {where}", now, late_by
-                ),
-            )
-        if action.get("fire"):
-            try:
-                self._fire_in(
-                    conn,
-                    row.id,
-                    action["fire"],
-                    SYSTEM,
-                    {},
-                    f"SLA {timer.name}",
-                    None,
-                    now,
-                    late_by=late_by,
-                )
-            except Refused as exc:
-                self._note(
-                    conn,
-                    self.store.load_case(conn, row.id),
-                    f"note:{action['fire']}",
-                    str(exc),
-                    now,
-                    late_by,
-                )
-        elif not action.get("escalate"):
-            self._note(
-                conn, row, f"sla:{timer.name}", action.get("label") or timer.kind, now, late_by
-            )
-
-    def _reload_after(self, conn, row, _seq: int):
-        return self.store.load_case(conn, row.id)
-
-
-# ---- row helpers ------------------------------------------------------------------------
-def _late(row, now: datetime, calendar) -> float | None:
-    """Working seconds the case is past its running clock's deadline at ``now``."""
-    if row.due_at is None or row.paused_at is not None or now <= row.due_at:
-        return None
-    return calendar.working_seconds(row.due_at, now) or 1.0
-
-
-def _view(row) -> CaseView:
-    return CaseView(
-        row.id,
-        row.state,
-        row.version,
-        dict(row.data or {}),
-        row.unit,
-        row.created_at,
-        row.parent_id,
-    )
-
-
-def _clock(row) -> sla.Clock:
-    return sla.Clock(
-        row.clock,
-        row.clock_started_at,
-        row.due_at,
-        bool(row.due_provisional),
-        row.paused_at,
-        row.paused_remaining,
-    )
-
-
-def _clock_columns(clock: sla.Clock) -> dict[str, Any]:
-    return dict(
-        clock=clock.name,
-        clock_started_at=clock.started_at,
-        due_at=clock.due_at,
-        due_provisional=clock.provisional,
-        paused_at=clock.paused_at,
-        paused_remaining=clock.paused_remaining,
-    )
-
-
-def _sla_ctx(view) -> dict[str, Any]:
-    if view is None:
-        return {
-            "clock": None,
-            "due": None,
-            "remaining": None,
-            "overdue": False,
-            "overdue_by": None,
-            "paused": False,
-            "provisional": False,
-            "started": None,
-        }
-    return {
-        "clock": view.clock,
-        "due": view.due,
-        "remaining": view.remaining,
-        "overdue": view.overdue,
-        "overdue_by": view.overdue_by,
-        "paused": view.paused,
-        "provisional": view.provisional,
-        "started": None,
-    }
-
-
-def _child_ctx(row, engine: Engine) -> dict[str, Any]:
-    wf = engine.workflow(row.workflow_id, row.revision)
-    return {
-        "id": row.id,
-        "workflow": row.workflow_id,
-        "state": row.state,
-        "final": row.state in wf.finals,
-        "data": dict(row.data or {}),
-    }
-
-
-def _title(d, view: CaseView) -> str:
-    if d.title_field and view.data.get(d.title_field):
-        return str(view.data[d.title_field])
-    return f"{d.title.zh} #{view.id}"
