@@ -2,5 +2,6 @@
 
 Domain modules (no I/O, no storage imports): errors, suggest, yamlsource, definition,
 expressions, fields, machine, loader, org, org_loader, duration, calendar, sla, recipients,
-templates. Storage: tables, store. Facade: engine.
+templates. Storage: tables, store, rows. Facade: engine, with its parts timers (SLA timer
+passes) and notices (recipients, rendering, outbox rows).
 """
