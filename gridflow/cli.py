@@ -503,6 +503,7 @@ def org_show(obj: Context, people: bool) -> None:
 def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> None:
     """Run the scheduler: SLA timers, notice delivery, digests, reloads. SIGTERM stops."""
     import logging
+    from pathlib import Path
 
     from gridflow.daemon import Daemon
     from gridflow.outbox import build_dispatcher
@@ -514,6 +515,7 @@ def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> N
     engine = obj.engine()
     conf = obj.settings.daemon
     every = interval or float(conf.get("interval_seconds", 5))
+    overrides = obj.settings.calendar.overrides
     Daemon(
         engine,
         build_dispatcher(engine, obj.settings),
@@ -521,6 +523,8 @@ def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> N
         cron=conf.get("cron", []),
         watch=obj.settings.workflows_dir(),
         once=once,
+        calendar_factory=obj.settings.calendar.build,
+        calendar_file=Path(overrides) if overrides else None,
     ).run()
 
 
@@ -737,10 +741,23 @@ def demo(
     run_demo(seed=seed, quarter=quarter, days=days, out_dir=out_dir, db=demo_db, lang=lang)
 
 
+@click.command("recompute")
+@pass_ctx
+def calendar_recompute(obj: Context) -> None:
+    """Recompute provisional deadlines with the calendar as configured now."""
+    done, kept = obj.engine().recompute_provisional()
+    click.echo(
+        f"{done} provisional deadline(s) recomputed, {kept} kept (paused or extended "
+        "since their clock started)"
+    )
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules (imported lazily on use)."""
     from gridflow.cli_calendar import calendar
     from gridflow.cli_report import report
+
+    calendar.add_command(calendar_recompute)
 
     cli.add_command(calendar)
     cli.add_command(report)

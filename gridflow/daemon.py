@@ -39,8 +39,14 @@ class Daemon:
         cron: list | None = None,
         watch: Path | None = None,
         once: bool = False,
+        calendar_factory=None,
+        calendar_file: Path | None = None,
     ):
+        """``calendar_factory`` builds the calendar again on reload (a new override file, or
+        a chinesecalendar upgrade), and provisional deadlines are then recomputed;
+        ``calendar_file`` (the override file) is watched like the workflow files."""
         self.engine, self.dispatcher = engine, dispatcher
+        self.calendar_factory, self.calendar_file = calendar_factory, calendar_file
         self.interval, self.cron, self.watch, self.once = interval, cron or [], watch, once
         self.id = engine.owner
         self._reload = threading.Event()
@@ -78,7 +84,8 @@ class Daemon:
 
     def reload(self) -> None:
         try:
-            self.engine.reload()
+            calendar = self.calendar_factory() if self.calendar_factory else None
+            self.engine.reload(calendar)
             log.info("reloaded workflows: %s", ", ".join(sorted(self.engine.workflows)))
         except DefinitionError as exc:
             log.error(
@@ -88,12 +95,13 @@ class Daemon:
         self._mtimes = self._snapshot()
 
     def _snapshot(self) -> dict[str, float]:
-        if self.watch is None or not self.watch.is_dir():
-            return {}
-        return {str(p): p.stat().st_mtime for p in self.watch.rglob("*.yaml")}
+        files = list(self.watch.rglob("*.yaml")) if self.watch and self.watch.is_dir() else []
+        if self.calendar_file is not None and self.calendar_file.is_file():
+            files.append(self.calendar_file)
+        return {str(p): p.stat().st_mtime for p in files}
 
     def _changed(self) -> bool:
-        return self.watch is not None and self._snapshot() != self._mtimes
+        return self._snapshot() != self._mtimes
 
     def _beat(self, now: datetime, fired: int, sent: int) -> None:
         d = t.daemon_t

@@ -222,3 +222,37 @@ def _drill():
     from pathlib import Path
 
     return [Path(__file__).parent / "data_sla" / "drill.yaml"]
+
+
+def test_provisional_deadlines_are_recomputed_when_the_new_year_arrives(tmp_path):
+    from gridflow.engine.calendar import BusinessCalendar
+
+    clock = Clock(sh(2026, 12, 24, 9, 0))
+    e = Engine(f"sqlite:///{tmp_path / 'y.db'}", clock=clock)
+    case = e.start(
+        "raise_hand", actor="wannan-r1.chief", data={"title": "跨年", "category": "complex"}
+    )
+    e.fire(case.id, "dispatch", actor="fenglin.dispatch", data={"department": "police"})
+    guessed = e.get(case.id).sla
+    assert guessed.provisional and guessed.due == sh(2027, 1, 14, 17, 30)  # Mon–Fri guess
+
+    overrides = tmp_path / "calendar-overrides.yaml"  # the State Council's notice arrives
+    overrides.write_text("years: [2027]\nholidays:\n  2027-01-01: 元旦\n", encoding="utf-8")
+    new_calendar = BusinessCalendar.from_settings(
+        timezone="Asia/Shanghai",
+        work_hours=["08:30-11:30", "13:00-17:30"],
+        overrides=str(overrides),
+    )
+    e.reload(new_calendar)  # what the daemon does on SIGHUP or when the file changes
+    fixed = e.get(case.id).sla
+    assert not fixed.provisional and fixed.due == sh(2027, 1, 15, 17, 30)  # New Year's Day off
+    tm = t.timer_t
+    with e.store.read() as conn:
+        overdue = conn.execute(
+            sa.select(tm.c.due_at, tm.c.provisional).where(
+                tm.c.case_id == case.id, tm.c.name == "overdue:0", tm.c.status == "pending"
+            )
+        ).one()
+    assert overdue.due_at == fixed.due and not overdue.provisional
+    assert e.recompute_provisional() == (0, 0)  # nothing provisional left
+    e.close()

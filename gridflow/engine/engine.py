@@ -184,11 +184,15 @@ class Engine(NoticesMixin, TimersMixin):
         self._directory = directory
         return directory
 
-    def reload(self) -> None:
-        """Re-read workflows and the stored directory (daemon: on change or SIGHUP)."""
+    def reload(self, calendar=None) -> None:
+        """Re-read workflows and the stored directory (daemon: on change or SIGHUP); with a
+        new ``calendar``, recompute provisional deadlines with it."""
         self.load_workflows()
         if self._explicit_directory is None:
             self._directory = self._load_directory()
+        if calendar is not None:
+            self.calendar = calendar
+            self.recompute_provisional()
 
     def now(self) -> datetime:
         now = self.clock()

@@ -141,6 +141,24 @@ def enter(
     return clock, timers
 
 
+def recompute(
+    state_name: str, state: State, clock: Clock, data: Mapping[str, Any], calendar, due_expr=None
+) -> tuple[Clock, list[TimerSpec]] | None:
+    """A provisional clock computed again from its start with the calendar as it is now (for
+    when next year's holidays arrive). None when it cannot be redone faithfully: a paused
+    clock, or a state that does not start this clock itself."""
+    sla_ = state.sla
+    if sla_ is None or sla_.pause or clock.paused or clock.started_at is None:
+        return None
+    if (sla_.clock or state_name) != clock.name:
+        return None
+    due = deadline(state, data, clock.started_at, calendar, due_expr)
+    if due is None:
+        return None
+    fresh = Clock(clock.name, clock.started_at, due.at, due.provisional)
+    return fresh, _timers(state, fresh, calendar)
+
+
 def _timers(state: State, clock: Clock, calendar) -> list[TimerSpec]:
     sla, due, start = state.sla, clock.due_at, clock.started_at
     out: list[TimerSpec] = []

@@ -195,3 +195,67 @@ class TimersMixin:
             self._note(
                 conn, row, f"sla:{timer.name}", action.get("label") or timer.kind, now, late_by
             )
+
+    # ---- provisional deadlines ----------------------------------------------------------
+    def recompute_provisional(self) -> tuple[int, int]:
+        """Recompute open cases' provisional deadlines with the calendar as it is now (after a
+        new override file or chinesecalendar release), moving their pending timers too.
+        Returns (recomputed, kept): a clock that was paused or extended since it started is
+        kept as it is (still marked provisional), as the steps since cannot be replayed."""
+        c, tm, h = t.case_t, t.timer_t, t.history_t
+        done = kept = 0
+        with self.store.write() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(c).where(c.c.closed_at.is_(None), c.c.due_provisional.is_(True))
+                )
+            )
+            for row in rows:
+                wf = self.workflow(row.workflow_id, row.revision)
+                state = wf.definition.states[row.state]
+                moved = conn.execute(
+                    sa.select(h.c.trigger, h.c.to_state).where(
+                        h.c.case_id == row.id, h.c.at >= row.clock_started_at
+                    )
+                ).all()
+                touched = any(_pauses_or_extends(wf, trig, to) for trig, to in moved)
+                redone = (
+                    None
+                    if touched
+                    else sla.recompute(
+                        row.state,
+                        state,
+                        clock_of(row),
+                        row.data or {},
+                        self.calendar,
+                        wf.due_expressions.get(row.state),
+                    )
+                )
+                if redone is None:
+                    kept += 1
+                    continue
+                clock, timers = redone
+                conn.execute(
+                    c.update()
+                    .where(c.c.id == row.id)
+                    .values(due_at=clock.due_at, due_provisional=clock.provisional)
+                )
+                for timer in timers:
+                    conn.execute(
+                        tm.update()
+                        .where(
+                            tm.c.case_id == row.id,
+                            tm.c.name == timer.name,
+                            tm.c.status == "pending",
+                        )
+                        .values(due_at=timer.due_at, provisional=timer.provisional)
+                    )
+                done += 1
+        return done, kept
+
+
+def _pauses_or_extends(wf, trigger: str, to_state: str) -> bool:
+    state = wf.definition.states.get(to_state)
+    if state is not None and state.sla is not None and state.sla.pause:
+        return True
+    return any(x.spec.extend_clock for x in wf.transitions if x.trigger == trigger)
