@@ -177,7 +177,9 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
             out["postgresql_generate_s"] = gen["seconds"]
             out["postgresql"] = measure(url, as_of, repeats, log)
     out["target"] = "street KPI report over the data set < 2 s on SQLite"
-    out["met"] = out["sqlite"]["seconds"]["street"]["median"] < 2.0
+    # the target is for 1M cases: a quick run's small data set is not judged
+    fast = out["sqlite"]["seconds"]["street"]["median"] < 2.0
+    out["met"] = fast if size >= 1_000_000 else None
     return out
 
 

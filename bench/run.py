@@ -12,6 +12,7 @@ the markdown between the result markers of bench/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -38,6 +39,8 @@ def _verdict(res: dict) -> str:
         return "skipped"
     if "error" in res:
         return "error"
+    if res.get("met") is None:
+        return "not judged at this size"
     return "**met**" if res.get("met") else "**missed**"
 
 
@@ -213,7 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated: " + ",".join(BENCHES))
     ap.add_argument("--readme", action="store_true", help="write the figures into README.md")
     ap.add_argument("--out", default=str(RESULTS / "latest.json"))
+    ap.add_argument("--render", action="store_true", help="only re-render the markdown from --out")
     a = ap.parse_args(argv)
+    if a.render:
+        md = markdown(json.loads(Path(a.out).read_text()))
+        Path(a.out).with_suffix(".md").write_text(md + "\n", encoding="utf-8")
+        if a.readme:
+            update_readme(md)
+        print(md)
+        return 0
     names = a.only.split(",") if a.only else list(BENCHES)
     unknown = set(names) - set(BENCHES)
     if unknown:

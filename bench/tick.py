@@ -300,10 +300,11 @@ def run(quick: bool = False, log=print, sizes: list[int] | None = None) -> dict[
 
 def rows(res: dict[str, Any]) -> list[list[str]]:
     out = []
-    for size, s in res["sizes"].items():
+    for s in res["sizes"].values():
         out.append(
             [
-                f"{int(size):,} open cases ({s['timers']:,} timers, {s['db_mb']:,} MB)",
+                f"{s['cases']:,} cases, {s['open_cases']:,} open ({s['timers']:,} timers, "
+                f"{s['db_mb']:,} MB)",
                 fmt(s["tick_per_s"], "/s", 0),
                 fmt(s["floor_per_s"], "/s", 0),
                 fmt(s["ratio"]),
