@@ -69,6 +69,7 @@ class Dispatcher:
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.lease = timedelta(seconds=lease)
         self.rng = rng or random.Random()
+        self._off: set[tuple[str, str]] = set()  # disabled (channel, address) pairs
 
     def close(self) -> None:
         for channel in self.channels.values():
@@ -86,6 +87,7 @@ class Dispatcher:
         """Deliver every notice due at ``now``; returns what happened."""
         now = now or self.engine.now()
         result = DispatchResult()
+        self._off = self._disabled_endpoints()  # read once a pass, kept current by _disable
         while limit is None or result.claimed < limit:
             rows = self._claim(now, batch)
             if not rows:
@@ -139,7 +141,7 @@ class Dispatcher:
             created_at=row.created_at,
             attempt=row.attempts + 1,
         )
-        if self._disabled(name, address):
+        if (name, address) in self._off:
             self._finish(row, now, status="dead", error="endpoint disabled (410 Gone)")
             result.dead += 1
             return
@@ -201,17 +203,15 @@ class Dispatcher:
             )
 
     # ---- disabled endpoints ------------------------------------------------------------
-    def _disabled(self, channel: str, address: str) -> bool:
+    def _disabled_endpoints(self) -> set[tuple[str, str]]:
         e = t.endpoint_t
         with self.store.read() as conn:
-            return (
-                conn.execute(
-                    sa.select(e.c.channel).where(e.c.channel == channel, e.c.address == address)
-                ).first()
-                is not None
-            )
+            return {
+                (r.channel, r.address) for r in conn.execute(sa.select(e.c.channel, e.c.address))
+            }
 
     def _disable(self, channel: str, address: str, reason: str, now: datetime) -> None:
+        self._off.add((channel, address))
         e, o = t.endpoint_t, t.outbox_t
         with self.store.write() as conn:
             if (
