@@ -335,6 +335,13 @@ class BusinessCalendar:
         self.work_hours = _check_windows(work_hours)
         self.overrides = overrides or CalendarOverrides()
         self._days: dict[date, DayInfo] = {}
+        # per local date, its working windows as UTC instants (the calendar never changes
+        # after construction: a new calendar is built for new settings or overrides)
+        self._day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._full_day_seconds = sum(
+            (datetime.combine(date.min, e) - datetime.combine(date.min, s)).total_seconds()
+            for s, e in self.work_hours
+        )
 
     @classmethod
     def from_settings(
@@ -449,11 +456,14 @@ class BusinessCalendar:
         a, b = _aware(a).astimezone(UTC), _aware(b).astimezone(UTC)
         if b <= a:
             return 0.0
+        tz = self.tz
+        d, last = a.astimezone(tz).date(), b.astimezone(tz).date()
         total = 0.0
-        d, last = self._local_date(a), self._local_date(b)
+        windows = self._windows
         while d <= last:
-            for ws, we in self._windows(d):
-                lo, hi = max(ws, a), min(we, b)
+            for ws, we in windows(d):
+                lo = ws if ws > a else a
+                hi = we if we < b else b
                 if hi > lo:
                     total += (hi - lo).total_seconds()
             d += _ONE_DAY
@@ -483,17 +493,20 @@ class BusinessCalendar:
         """Local date + wall-clock time → aware UTC instant."""
         return datetime.combine(d, t, tzinfo=self.tz).astimezone(UTC)
 
-    def _windows(self, d: date) -> list[tuple[datetime, datetime]]:
-        """The working windows of ``d`` as UTC instants (none on a day off)."""
-        if not self.is_working_day(d):
-            return []
-        return [(self._at(d, s), self._at(d, e)) for s, e in self.work_hours]
+    def _windows(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working windows of ``d`` as UTC instants (none on a day off); worked out once
+        per date."""
+        windows = self._day_windows.get(d)
+        if windows is None:
+            if self.is_working_day(d):
+                windows = tuple((self._at(d, s), self._at(d, e)) for s, e in self.work_hours)
+            else:
+                windows = ()
+            self._day_windows[d] = windows
+        return windows
 
     def _day_seconds(self) -> float:
-        return sum(
-            (datetime.combine(date.min, e) - datetime.combine(date.min, s)).total_seconds()
-            for s, e in self.work_hours
-        )
+        return self._full_day_seconds
 
     def _working_seconds_of(self, duration: Duration) -> float:
         if duration.unit == "wd":
