@@ -1,12 +1,10 @@
 """The state machine of one workflow version, and the decision an event leads to (pure).
 
-One ``transitions.Machine`` is built per (workflow, revision) from the same transitions and
-guards (sandboxed Jinja expressions as condition callables); it checks the definition when
-built and answers ``machine.events[trigger].trigger(binding)`` for a case bound as a
-throwaway object with a ``state`` attribute (no ``add_model``). ``decide`` takes the same
-branch without the library's event processing (its callbacks and logging cost more than the
-rest of deciding): among the transitions for (state, trigger), in file order — the order the
-machine holds them in — the first the actor may take whose guard holds wins.
+One ``transitions.Machine`` is built per (workflow, revision) and reused for every case: a
+case is bound for the duration of one event as a throwaway object with a ``state``
+attribute (``machine.events[trigger].trigger(binding)``; no ``add_model``). Guards are
+sandboxed Jinja expressions passed to ``transitions`` as condition callables, so branch
+selection (first matching transition wins, in file order) is the library's.
 
 ``decide`` answers "what would this event do?" without I/O: the engine supplies the case,
 the actor, the directory and ``now``, and writes the result in one transaction.
@@ -218,19 +216,17 @@ class CompiledWorkflow:
             "comment": comment,
             **(extra_context or {}),
         }
-        taken: CompiledTransition | None = None
+        binding = _Binding(case.state, context, set(permitted))
         try:
-            for t in candidates:  # the machine's order for (state, trigger): file order
-                if t.index in permitted and (t.when is None or t.when(context)):
-                    taken = t
-                    break
+            moved = self.machine.events[trigger].trigger(binding)
         except ExpressionError as exc:
             raise _guard_refusal(case, trigger, str(exc), exc.source) from None
-        if taken is None:
+        if not moved or binding.taken is None:
             guards = " / ".join(t.spec.when or "true" for t in candidates if t.index in permitted)
             raise _guard_refusal(
                 case, trigger, f"the condition is not met ({guards})", guards, in_state=True
             )
+        taken: CompiledTransition = binding.taken
         self._check_taken(case, taken, clean, comment, context)
         return self._apply(case, taken, permitted[taken.index], clean, context)
 
