@@ -57,6 +57,20 @@ BUILTIN_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN_ORG = BUILTIN_WORKFLOWS / "org.yaml"
 
 
+def _peek(row) -> CaseView:
+    """``view_of(row)`` without copying the case data: for a row read in this transaction
+    and only looked at (deciding copies the data before it changes anything)."""
+    return CaseView(
+        row.id,
+        row.state,
+        row.version,
+        row.data or {},
+        row.unit,
+        row.created_at,
+        row.parent_id,
+    )
+
+
 class Engine(NoticesMixin, TimersMixin):
     """Runs workflows over a database. Thread-safe; one per process is plenty.
 
@@ -429,7 +443,7 @@ class Engine(NoticesMixin, TimersMixin):
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
         wf = self.workflow(row.workflow_id, row.revision)
-        view = view_of(row)
+        view = _peek(row)
         extra: dict[str, Any] = {}
         if wf.needs_children:
             extra["children"] = [child_context(c, self) for c in self.store.children(conn, case_id)]
@@ -479,16 +493,20 @@ class Engine(NoticesMixin, TimersMixin):
         view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
         if row.due_at is not None:  # leaving a state with a clock: its timers are void
             conn.execute(CANCEL_TIMERS, {"b_case_id": row.id, "b_done_at": now})
-        clock, timers = sla.enter(
-            decision.dest,
-            wf.definition.states[decision.dest],
-            clock_of(row),
-            data,
-            now,
-            self.calendar,
-            decision.extend_by,
-            wf.due_expressions.get(decision.dest),
-        )
+        dest_state = wf.definition.states[decision.dest]
+        if dest_state.sla is None:  # what sla.enter answers for a state without a clock
+            clock, timers = sla.NO_CLOCK, []
+        else:
+            clock, timers = sla.enter(
+                decision.dest,
+                dest_state,
+                clock_of(row),
+                data,
+                now,
+                self.calendar,
+                decision.extend_by,
+                wf.due_expressions.get(decision.dest),
+            )
         values.update(clock_columns(clock))
         if not self.store.update_case(conn, row.id, row.version, values):
             raise Moved
@@ -513,7 +531,7 @@ class Engine(NoticesMixin, TimersMixin):
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
-        notices = (*decision.transition.spec.notify, *wf.definition.states[decision.dest].notify)
+        notices = (*decision.transition.spec.notify, *dest_state.notify)
         if notices:  # their context (and its calendar work) only when there are any
             event = {
                 "trigger": decision.transition.trigger,
@@ -745,13 +763,14 @@ class Engine(NoticesMixin, TimersMixin):
         wf = self.workflow(row.workflow_id, row.revision)
         state = wf.definition.states.get(row.state)
         label = state.label.get("zh-CN") if state and state.label else row.state
+        now = self.now()
         return Case(
             row.id,
             row.workflow_id,
             row.revision,
             row.state,
             row.version,
-            row.title or title_of(wf.definition, view_of(row)),
+            row.title or title_of(wf.definition, _peek(row)),
             dict(row.data or {}),
             row.unit,
             row.created_by,
@@ -760,6 +779,9 @@ class Engine(NoticesMixin, TimersMixin):
             row.closed_at,
             row.parent_id,
             label,
-            sla.view(clock_of(row), self.now(), self.calendar),
+            # no clock or no deadline: no view (as sla.view answers), without building the Clock
+            sla.view(clock_of(row), now, self.calendar)
+            if row.clock is not None and row.due_at is not None
+            else None,
             children or [],
         )

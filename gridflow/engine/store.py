@@ -41,8 +41,13 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# what json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) builds on
+# every call, built once (an encoder keeps no state between calls)
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _JSON_ENCODER.encode(value)
 
 
 # ---- the hot path's statements, built once ------------------------------------------------
@@ -72,6 +77,8 @@ _CASE_KINDS: dict[str, Any] = {
     else str
     for c in _CASE.columns
 }
+# the keys of a LOAD_CASE row, in order (Row._asdict works them out again on every call)
+_CASE_KEYS = tuple(c.key for c in _CASE.columns)
 INSERT_HISTORY = t.history_t.insert()
 INSERT_TIMERS = t.timer_t.insert()
 INSERT_OUTBOX = t.outbox_t.insert()
@@ -336,7 +343,12 @@ class Store:
         """The case ``row`` as reading it back after ``update_case(…, values)`` would give —
         without the read: each new value goes through its column type as it is stored and
         read back (aware UTC datetimes, JSON text and back, bool, float)."""
-        merged = row._asdict()
+        # a row of LOAD_CASE: every case column, in table order
+        merged = (
+            dict(zip(_CASE_KEYS, row, strict=True))
+            if len(row) == len(_CASE_KEYS)
+            else row._asdict()
+        )
         for key, value in values.items():
             if value is not None:
                 kind = _CASE_KINDS.get(key)
