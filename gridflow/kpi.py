@@ -307,6 +307,16 @@ def _dept_expr():
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+def _c(cond) -> Any:
+    """``COUNT(*) FILTER (WHERE cond)``: how many rows satisfy ``cond`` (0 when none)."""
+    return sa.func.count().filter(cond)
+
+
+def _distinct(col, cond) -> Any:
+    """``COUNT(DISTINCT col) FILTER (WHERE cond)``."""
+    return sa.func.count(sa.distinct(col)).filter(cond)
+
+
 def _n(cond) -> Any:
     """``SUM(CASE WHEN cond THEN 1 ELSE 0 END)``: how many rows satisfy ``cond``."""
     return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
@@ -365,6 +375,116 @@ def percentile(conn, column, where, *, dialect: str, frac: tuple[int, int] = P90
 # ---- the KPIs -----------------------------------------------------------------------------------
 COMPUTE_STEPS = 4  # progress ticks of compute(): one per KPI group
 
+# the cases a report reads, filtered once per report: one row per case in a KPI group, with the
+# case columns the counters need (no JSON), so the history pass joins a small table by id
+_scope_md = sa.MetaData()
+scope_t = sa.Table(
+    "gf_kpi_scope",
+    _scope_md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("g", sa.Integer),  # 1: four-list (mine), 2: grid question (mine), 3: dept question
+    sa.Column("m", sa.Integer),  # 1: a department question of the scope created in the period
+    sa.Column("state", sa.String),
+    sa.Column("created_at", t.UTCDateTime),
+    sa.Column("closed_at", t.UTCDateTime),
+    sa.Column("work_seconds", sa.Float),
+    sa.Column("clock", sa.String),
+    sa.Column("due_at", t.UTCDateTime),
+    sa.Column("paused_at", t.UTCDateTime),
+    sa.Column("paused_remaining", sa.Float),
+    sa.Column("unit", sa.String),
+    sa.Column("late", sa.Integer),  # 1: overdue as of ``now``, in the scope's overdue league
+    sa.Column("dept", sa.String),  # of a late case: the department owing the next move
+    prefixes=["TEMPORARY"],
+)
+G_FOUR, G_GRID, G_DEPT = 1, 2, 3
+# the history triggers any counter reads (the history pass skips every other row early)
+_STEP_TRIGGERS = (
+    "rework",
+    "pass_inspection",
+    "escalate",
+    "escalate_district",
+    "sla:escalate",
+    "answer",
+    "sign",
+    *DISPATCH_TRIGGERS,
+    "return",
+    "uphold_return",
+    "request_extension",
+    "approve_extension",
+    "reject_extension",
+    "confirm",
+    "auto_confirm",
+    "raise_hand",
+)
+
+
+def _fill_scope(conn, scope: Scope, period: Period, now: datetime) -> None:
+    """Create and fill ``gf_kpi_scope`` (a temporary table, dropped at the end of
+    :func:`compute`): one pass over ``gf_case``, the JSON fields read at most once per case.
+
+    ``g``: 1 a four-list problem of the scope, 2 a grid question of the scope, 3 any
+    department question (hands count whoever published it); ``m`` = 1: with ``g`` = 3, a
+    department question of the scope created in the period (see :meth:`Scope.dept_asks`);
+    ``late`` = 1: a case of the overdue league (any workflow; ``g`` may be NULL)."""
+    c = t.case_t.c
+    if scope.is_department:
+        four_own = _json_str(c.data, "lead_department") == scope.unit
+        grid_own = _json_str(c.data, "department") == scope.unit
+        dept_own = scope.subtree()
+    else:
+        four_own = grid_own = scope.subtree()
+        dept_own = (
+            sa.true()
+            if scope.unit is None
+            else sa.or_(scope.subtree(), c.unit.in_(scope.reach or ()))
+        )
+    g = sa.case(
+        (c.workflow_id == "four_list", sa.case((four_own, G_FOUR), else_=sa.null())),
+        (
+            c.workflow_id == "raise_hand",
+            sa.case(
+                (_json_str(c.data, "direction") == "grid_asks", sa.case((grid_own, G_GRID))),
+                (_json_str(c.data, "direction") == "dept_asks", G_DEPT),
+                else_=sa.null(),
+            ),
+        ),
+        else_=sa.null(),
+    )
+    m = sa.case(
+        (sa.and_(c.workflow_id == "raise_hand", _in(c.created_at, period), dept_own), 1),
+        else_=0,
+    )
+    # read gf_case in one scan (an indexed filter would read it in index order, row by row)
+    if scope.is_department or scope.unit is None:
+        keep = sa.true()
+    else:  # every department question counts for hands: those outside the subtree too
+        keep = sa.or_(scope.subtree(), _json_str(c.data, "direction") == "dept_asks")
+    overdue = sa.and_(
+        c.closed_at.is_(None), c.paused_at.is_(None), c.due_at.is_not(None), c.due_at < now
+    )
+    late = sa.case((sa.and_(overdue, scope.overdue()), 1), else_=0)
+    dept = sa.case((overdue, _dept_expr()), else_=sa.null())
+    cols = [col.name for col in scope_t.c]
+    scope_t.create(conn)
+    conn.execute(
+        scope_t.insert().from_select(
+            cols,
+            sa.select(
+                c.id,
+                g.label("g"),
+                m.label("m"),
+                *(c[n] for n in cols[3:-2]),
+                late.label("late"),
+                dept.label("dept"),
+            ).where(keep),
+        )
+    )
+    # cases of the workflows outside every group (out of the subtree, or unknown directions)
+    conn.execute(scope_t.delete().where(scope_t.c.g.is_(None), scope_t.c.late == 0))
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ANALYZE gf_kpi_scope"))
+
 
 def compute(
     engine,
@@ -377,21 +497,33 @@ def compute(
     """All KPIs of ``unit`` (and its subtree; None: everything) over ``period``; overdue as of
     ``now`` (default: the engine's clock). JSON-ready: rates are fractions (0..1) or None when
     the denominator is zero; times are ISO strings. ``progress(group)`` is called after each
-    KPI group."""
+    KPI group.
+
+    Two passes over the data: the scope's cases (and the late ones) into a temporary table
+    (one scan of ``gf_case``, JSON read once per case), then one aggregate over the counted
+    ``gf_history`` rows joined to it by id (every history counter at once, by conditional
+    aggregation); the case counters, the percentile and the overdue league are small
+    aggregates over the temporary table; the on-hold count reads the open problems' last
+    history rows."""
     now = (now or engine.now()).astimezone(UTC)
     tick = progress or (lambda _step: None)
     directory = engine.directory
     scope = Scope.of(directory, unit)
     dialect = engine.store.dialect
     with engine.store.read() as conn:
-        four = four_list_kpis(conn, scope, period, dialect)
+        # the temporary table goes with the transaction if anything fails before the DROP
+        _fill_scope(conn, scope, period, now)
+        steps = _history_pass(conn, scope, period)
+        cases = _case_pass(conn, period, now)
+        four = four_list_kpis(conn, period, dialect, cases, steps)
         tick("four_list")
-        grid = grid_asks_kpis(conn, scope, period, now)
+        grid = grid_asks_kpis(cases, steps)
         tick("grid_asks")
-        dept = dept_asks_kpis(conn, scope, period)
+        dept = dept_asks_kpis(scope, cases, steps)
         tick("dept_asks")
-        overdue = overdue_kpis(conn, scope, now, directory, engine.calendar)
+        overdue = overdue_kpis(conn, now, directory, engine.calendar)
         tick("overdue")
+        scope_t.drop(conn)
     u = directory.units.get(unit) if unit else None
     return {
         "unit": unit,
@@ -407,55 +539,138 @@ def compute(
     }
 
 
-def four_list_kpis(conn, scope: Scope, period: Period, dialect: str) -> dict[str, Any]:
-    c, h = t.case_t.c, t.history_t.c
-    mine = scope.four_list()
-    created = _in(c.created_at, period)
-    closed_in = _in(c.closed_at, period)
-    open_at_end = sa.and_(
-        c.created_at < period.end, sa.or_(c.closed_at.is_(None), c.closed_at >= period.end)
+def _history_pass(conn, scope: Scope, period: Period):
+    """Every history counter of the report in one statement: one scan of the rows of the
+    triggers counted, each joined to its case in ``gf_kpi_scope`` by id. Every condition
+    tests the trigger first, so that a row is quickly out of the counters it is not for."""
+    s, h = scope_t.c, t.history_t.c
+    at_in = _in(h.at, period)
+
+    def four(trigger: str, *more):
+        return sa.and_(h.trigger == trigger, s.g == G_FOUR, at_in, *more)
+
+    def grid(trigger, *more):
+        is_it = h.trigger.in_(trigger) if isinstance(trigger, tuple) else h.trigger == trigger
+        return sa.and_(is_it, s.g == G_GRID, at_in, *more)
+
+    sat = _json_str(h.payload, "satisfaction")
+    hand = sa.and_(h.trigger == "raise_hand", s.g == G_DEPT, scope.hands(h.actor_unit))
+    clocked_answer = sa.and_(
+        h.trigger == "answer",
+        s.g == G_GRID,
+        h.from_state.in_(ANSWER_CLOCK_STATES),
+        _in(h.due_at, period),
     )
-    written_off_in = sa.and_(c.state == "written_off", closed_in)
-    row = conn.execute(
+    return conn.execute(
         sa.select(
-            _n(created).label("listed"),
-            _n(written_off_in).label("written_off"),
-            _n(open_at_end).label("in_progress"),
-            _n(sa.and_(c.state == "rejected", closed_in)).label("rejected"),
-            _n(sa.and_(c.state == "merged", closed_in)).label("merged"),
-            _n(sa.and_(created, c.state == "written_off", c.closed_at < period.end)).label(
+            # four-list problems
+            _c(four("rework")).label("reworks"),
+            _c(four("pass_inspection")).label("passed"),
+            _c(four("escalate")).label("esc_area"),
+            _c(four("escalate_district")).label("esc_district"),
+            _c(four("rework", h.to_state == "escalated")).label("esc_rework"),
+            _c(four("sla:escalate")).label("esc_sla"),
+            # grid questions
+            _distinct(h.case_id, grid("answer")).label("answered"),
+            _c(grid("sign")).label("signs"),
+            _c(grid("sign", h.elapsed_s <= SIGN_LIMIT_S)).label("signs_on_time"),
+            _c(grid(DISPATCH_TRIGGERS)).label("dispatches"),
+            _c(grid("return")).label("returns"),
+            _c(grid("uphold_return")).label("upheld"),
+            _c(grid("request_extension")).label("ext_requested"),
+            _c(grid("approve_extension")).label("ext_approved"),
+            _c(grid("reject_extension")).label("ext_rejected"),
+            _c(grid("confirm")).label("confirms"),
+            _c(grid("confirm", sat == "satisfied")).label("satisfied"),
+            _c(grid("confirm", sat == "basically_satisfied")).label("basically"),
+            _c(grid("confirm", sat == "unsatisfied")).label("unsatisfied"),
+            _c(grid("auto_confirm")).label("auto"),
+            # on-time answers: per answer deadline that fell due in the period
+            _c(clocked_answer).label("met_or_missed"),
+            _c(sa.and_(clocked_answer, h.late_s.is_(None))).label("on_time"),
+            # department questions
+            _distinct(h.case_id, sa.and_(hand, s.m == 1, h.at < period.end)).label("responded"),
+            _c(sa.and_(hand, at_in)).label("hands"),
+            _distinct(
+                h.actor_unit,
+                sa.and_(hand, at_in, h.actor_unit.in_(scope.microgrids or ("",))),
+            ).label("micro"),
+        )
+        .select_from(t.history_t.join(scope_t, s.id == h.case_id))
+        .where(h.trigger.in_(_STEP_TRIGGERS))
+    ).one()
+
+
+def _case_pass(conn, period: Period, now: datetime):
+    """Every case counter of the report, over the temporary table."""
+    s = scope_t.c
+    four = s.g == G_FOUR
+    grid = s.g == G_GRID
+    created = _in(s.created_at, period)
+    closed_in = _in(s.closed_at, period)
+    open_at_end = sa.and_(
+        s.created_at < period.end, sa.or_(s.closed_at.is_(None), s.closed_at >= period.end)
+    )
+    written_off_in = sa.and_(four, s.state == "written_off", closed_in)
+    settled_by = min(period.end, now)
+    return conn.execute(
+        sa.select(
+            _c(sa.and_(four, created)).label("listed"),
+            _c(written_off_in).label("written_off"),
+            _c(sa.and_(four, open_at_end)).label("in_progress"),
+            _c(sa.and_(four, s.state == "rejected", closed_in)).label("rejected"),
+            _c(sa.and_(four, s.state == "merged", closed_in)).label("merged"),
+            _c(sa.and_(four, created, s.state == "written_off", s.closed_at < period.end)).label(
                 "written_off_of_listed"
             ),
-            _n(
-                sa.and_(created, c.state.in_(("rejected", "merged")), c.closed_at < period.end)
+            _c(
+                sa.and_(
+                    four,
+                    created,
+                    s.state.in_(("rejected", "merged")),
+                    s.closed_at < period.end,
+                )
             ).label("dropped_of_listed"),
-            sa.func.avg(sa.case((written_off_in, c.work_seconds))).label("mean_s"),
-        ).where(mine)
-    ).one()
-    p90 = percentile(conn, c.work_seconds, sa.and_(mine, written_off_in), dialect=dialect)
-    steps = conn.execute(
-        sa.select(
-            _n(h.trigger == "rework").label("reworks"),
-            _n(h.trigger == "pass_inspection").label("passed"),
-            _n(h.trigger == "escalate").label("esc_area"),
-            _n(h.trigger == "escalate_district").label("esc_district"),
-            _n(sa.and_(h.trigger == "rework", h.to_state == "escalated")).label("esc_rework"),
-            _n(h.trigger == "sla:escalate").label("esc_sla"),
+            sa.func.avg(sa.case((written_off_in, s.work_seconds))).label("mean_s"),
+            _c(sa.and_(grid, created)).label("raised"),
+            _c(
+                sa.and_(
+                    grid,
+                    s.closed_at.is_(None),
+                    s.clock == "answer",
+                    s.due_at >= period.start,
+                    s.due_at < settled_by,
+                    sa.or_(s.paused_at.is_(None), s.paused_remaining < 0),
+                )
+            ).label("missed_open"),
+            _c(sa.and_(s.g == G_DEPT, s.m == 1)).label("published"),
+            _c(
+                sa.and_(s.g == G_DEPT, s.m == 1, s.state == "completed", s.closed_at < period.end)
+            ).label("completed"),
         )
-        .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
-        .where(mine, _in(h.at, period))
     ).one()
+
+
+def four_list_kpis(conn, period: Period, dialect: str, row, steps) -> dict[str, Any]:
+    s, h = scope_t.c, t.history_t.c
+    written_off_in = sa.and_(s.g == G_FOUR, s.state == "written_off", _in(s.closed_at, period))
+    p90 = percentile(conn, s.work_seconds, written_off_in, dialect=dialect)
     # the state each case was in at the period end: its last history row before the end
+    open_at_end = sa.and_(
+        s.g == G_FOUR,
+        s.created_at < period.end,
+        sa.or_(s.closed_at.is_(None), s.closed_at >= period.end),
+    )
     h2 = t.history_t.alias("h2")
     last_seq = (
         sa.select(sa.func.max(h2.c.seq))
-        .where(h2.c.case_id == c.id, h2.c.at < period.end)
+        .where(h2.c.case_id == s.id, h2.c.at < period.end)
         .scalar_subquery()
     )
     on_hold = conn.execute(
         sa.select(sa.func.count())
-        .select_from(t.case_t.join(t.history_t, h.case_id == c.id))
-        .where(mine, open_at_end, h.seq == last_seq, h.to_state.in_(HOLD_STATES))
+        .select_from(scope_t.join(t.history_t, h.case_id == s.id))
+        .where(open_at_end, h.seq == last_seq, h.to_state.in_(HOLD_STATES))
     ).scalar_one()
     kept = row.listed - row.dropped_of_listed
     inspections = steps.reworks + steps.passed
@@ -485,61 +700,8 @@ def four_list_kpis(conn, scope: Scope, period: Period, dialect: str) -> dict[str
     }
 
 
-def grid_asks_kpis(conn, scope: Scope, period: Period, now: datetime) -> dict[str, Any]:
-    c, h = t.case_t.c, t.history_t.c
-    mine = scope.grid_asks()
-    raised = conn.execute(
-        sa.select(sa.func.count()).where(mine, _in(c.created_at, period))
-    ).scalar_one()
-    sat = _json_str(h.payload, "satisfaction")
-    confirm = h.trigger == "confirm"
-    steps = conn.execute(
-        sa.select(
-            sa.func.count(sa.distinct(sa.case((h.trigger == "answer", h.case_id)))).label(
-                "answered"
-            ),
-            _n(h.trigger == "sign").label("signs"),
-            _n(sa.and_(h.trigger == "sign", h.elapsed_s <= SIGN_LIMIT_S)).label("signs_on_time"),
-            _n(h.trigger.in_(DISPATCH_TRIGGERS)).label("dispatches"),
-            _n(h.trigger == "return").label("returns"),
-            _n(h.trigger == "uphold_return").label("upheld"),
-            _n(h.trigger == "request_extension").label("ext_requested"),
-            _n(h.trigger == "approve_extension").label("ext_approved"),
-            _n(h.trigger == "reject_extension").label("ext_rejected"),
-            _n(confirm).label("confirms"),
-            _n(sa.and_(confirm, sat == "satisfied")).label("satisfied"),
-            _n(sa.and_(confirm, sat == "basically_satisfied")).label("basically"),
-            _n(sa.and_(confirm, sat == "unsatisfied")).label("unsatisfied"),
-            _n(h.trigger == "auto_confirm").label("auto"),
-        )
-        .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
-        .where(mine, _in(h.at, period))
-    ).one()
-    # on-time answers: per answer deadline that fell due in the period (see docs/kpis.md)
-    answers = conn.execute(
-        sa.select(
-            sa.func.count().label("met_or_missed"),
-            _n(h.late_s.is_(None)).label("on_time"),
-        )
-        .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
-        .where(
-            mine,
-            h.trigger == "answer",
-            h.from_state.in_(ANSWER_CLOCK_STATES),
-            _in(h.due_at, period),
-        )
-    ).one()
-    settled_by = min(period.end, now)
-    missed_open = conn.execute(
-        sa.select(sa.func.count()).where(
-            mine,
-            c.closed_at.is_(None),
-            c.clock == "answer",
-            c.due_at >= period.start,
-            c.due_at < settled_by,
-            sa.or_(c.paused_at.is_(None), c.paused_remaining < 0),
-        )
-    ).scalar_one()
+def grid_asks_kpis(cases, steps) -> dict[str, Any]:
+    raised, missed_open, answers = cases.raised, cases.missed_open, steps
     deadlines = answers.met_or_missed + missed_open
     return {
         "raised": raised,
@@ -571,36 +733,8 @@ def grid_asks_kpis(conn, scope: Scope, period: Period, now: datetime) -> dict[st
     }
 
 
-def dept_asks_kpis(conn, scope: Scope, period: Period) -> dict[str, Any]:
-    c, h = t.case_t.c, t.history_t.c
-    mine = sa.and_(scope.dept_asks(), _in(c.created_at, period))
-    hand = sa.and_(h.trigger == "raise_hand", scope.hands(h.actor_unit))
-    row = conn.execute(
-        sa.select(
-            sa.func.count().label("published"),
-            _n(sa.and_(c.state == "completed", c.closed_at < period.end)).label("completed"),
-        ).where(mine)
-    ).one()
-    responded = conn.execute(
-        sa.select(sa.func.count(sa.distinct(c.id)))
-        .select_from(t.case_t.join(t.history_t, h.case_id == c.id))
-        .where(mine, hand, h.at < period.end)
-    ).scalar_one()
-    hands = conn.execute(
-        sa.select(
-            sa.func.count().label("hands"),
-            sa.func.count(
-                sa.distinct(sa.case((h.actor_unit.in_(scope.microgrids or ("",)), h.actor_unit)))
-            ).label("micro"),
-        )
-        .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
-        .where(
-            c.workflow_id == "raise_hand",
-            _json_str(c.data, "direction") == "dept_asks",
-            hand,
-            _in(h.at, period),
-        )
-    ).one()
+def dept_asks_kpis(scope: Scope, row, hands) -> dict[str, Any]:
+    responded = hands.responded
     micro_total = len(scope.microgrids)
     return {
         "published": row.published,
@@ -615,25 +749,18 @@ def dept_asks_kpis(conn, scope: Scope, period: Period) -> dict[str, Any]:
     }
 
 
-def overdue_kpis(conn, scope: Scope, now: datetime, directory, calendar) -> dict[str, Any]:
-    c = t.case_t.c
-    late = sa.and_(
-        c.closed_at.is_(None), c.paused_at.is_(None), c.due_at.is_not(None), c.due_at < now
-    )
+def overdue_kpis(conn, now: datetime, directory, calendar) -> dict[str, Any]:
+    """The overdue league, from the late cases marked in ``gf_kpi_scope``."""
+    s = scope_t.c
     by_unit = conn.execute(
-        sa.select(c.unit, sa.func.count().label("n"), sa.func.min(c.due_at).label("oldest"))
-        .where(late, scope.overdue())
-        .group_by(c.unit)
+        sa.select(s.unit, sa.func.count().label("n"), sa.func.min(s.due_at).label("oldest"))
+        .where(s.late == 1)
+        .group_by(s.unit)
     ).all()
-    # group by the department expression in an outer query: PostgreSQL would not see two
-    # renderings of the same CASE (with their own bound parameters) as one expression
-    inner = sa.select(_dept_expr().label("dept"), c.due_at).where(late, scope.overdue()).subquery()
     by_dept = conn.execute(
-        sa.select(
-            inner.c.dept, sa.func.count().label("n"), sa.func.min(inner.c.due_at).label("oldest")
-        )
-        .where(inner.c.dept.is_not(None))
-        .group_by(inner.c.dept)
+        sa.select(s.dept, sa.func.count().label("n"), sa.func.min(s.due_at).label("oldest"))
+        .where(s.late == 1, s.dept.is_not(None))
+        .group_by(s.dept)
     ).all()
 
     def rows(result, key: str) -> list[dict[str, Any]]:
