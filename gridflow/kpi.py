@@ -398,6 +398,7 @@ scope_t = sa.Table(
     prefixes=["TEMPORARY"],
 )
 G_FOUR, G_GRID, G_DEPT = 1, 2, 3
+TEMP_CACHE_KIB = -262144  # SQLite: the temporary table's page cache during a report
 # the history triggers any counter reads (the history pass skips every other row early)
 _STEP_TRIGGERS = (
     "rework",
@@ -444,8 +445,8 @@ def _fill_scope(conn, scope: Scope, period: Period, now: datetime) -> None:
         (
             c.workflow_id == "raise_hand",
             sa.case(
-                (_json_str(c.data, "direction") == "grid_asks", sa.case((grid_own, G_GRID))),
-                (_json_str(c.data, "direction") == "dept_asks", G_DEPT),
+                {"grid_asks": sa.case((grid_own, G_GRID)), "dept_asks": G_DEPT},
+                value=_json_str(c.data, "direction"),
                 else_=sa.null(),
             ),
         ),
@@ -511,6 +512,9 @@ def compute(
     scope = Scope.of(directory, unit)
     dialect = engine.store.dialect
     with engine.store.read() as conn:
+        if dialect == "sqlite":  # keep the temporary table in memory (up to 256 MiB), not spilled
+            temp_cache = conn.exec_driver_sql("PRAGMA temp.cache_size").scalar()
+            conn.exec_driver_sql(f"PRAGMA temp.cache_size = {TEMP_CACHE_KIB}")
         # the temporary table goes with the transaction if anything fails before the DROP
         _fill_scope(conn, scope, period, now)
         steps = _history_pass(conn, scope, period)
@@ -524,6 +528,8 @@ def compute(
         overdue = overdue_kpis(conn, now, directory, engine.calendar)
         tick("overdue")
         scope_t.drop(conn)
+        if dialect == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA temp.cache_size = {int(temp_cache)}")
     u = directory.units.get(unit) if unit else None
     return {
         "unit": unit,
@@ -661,16 +667,16 @@ def four_list_kpis(conn, period: Period, dialect: str, row, steps) -> dict[str, 
         s.created_at < period.end,
         sa.or_(s.closed_at.is_(None), s.closed_at >= period.end),
     )
-    h2 = t.history_t.alias("h2")
-    last_seq = (
-        sa.select(sa.func.max(h2.c.seq))
-        .where(h2.c.case_id == s.id, h2.c.at < period.end)
+    # read backwards from each open problem's last history row: one or two rows per case
+    last_state = (
+        sa.select(h.to_state)
+        .where(h.case_id == s.id, h.at < period.end)
+        .order_by(h.seq.desc())
+        .limit(1)
         .scalar_subquery()
     )
     on_hold = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(scope_t.join(t.history_t, h.case_id == s.id))
-        .where(open_at_end, h.seq == last_seq, h.to_state.in_(HOLD_STATES))
+        sa.select(sa.func.count()).where(open_at_end, last_state.in_(HOLD_STATES))
     ).scalar_one()
     kept = row.listed - row.dropped_of_listed
     inspections = steps.reworks + steps.passed
@@ -752,29 +758,31 @@ def dept_asks_kpis(scope: Scope, row, hands) -> dict[str, Any]:
 def overdue_kpis(conn, now: datetime, directory, calendar) -> dict[str, Any]:
     """The overdue league, from the late cases marked in ``gf_kpi_scope``."""
     s = scope_t.c
-    by_unit = conn.execute(
-        sa.select(s.unit, sa.func.count().label("n"), sa.func.min(s.due_at).label("oldest"))
+    by_unit: dict[str | None, list] = {}
+    by_dept: dict[str | None, list] = {}
+    for unit, dept, n, oldest in conn.execute(
+        sa.select(s.unit, s.dept, sa.func.count(), sa.func.min(s.due_at))
         .where(s.late == 1)
-        .group_by(s.unit)
-    ).all()
-    by_dept = conn.execute(
-        sa.select(s.dept, sa.func.count().label("n"), sa.func.min(s.due_at).label("oldest"))
-        .where(s.late == 1, s.dept.is_not(None))
-        .group_by(s.dept)
-    ).all()
+        .group_by(s.unit, s.dept)
+    ):
+        for key, into in ((unit, by_unit), (dept, by_dept)):
+            if into is by_dept and key is None:
+                continue
+            got = into.setdefault(key, [key, 0, oldest])
+            got[1] += n
+            got[2] = min(got[2], oldest)
 
-    def rows(result, key: str) -> list[dict[str, Any]]:
+    def rows(result: dict, key: str) -> list[dict[str, Any]]:
         out = []
-        for r in result:
-            uid = r[0]
+        for uid, n, oldest in result.values():
             u = directory.units.get(uid) if uid else None
-            oldest = r.oldest if r.oldest.tzinfo else r.oldest.replace(tzinfo=UTC)
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
             out.append(
                 {
                     key: uid,
                     "name": u.name if u else uid,
                     "name_en": (u.name_en or u.name) if u else uid,
-                    "overdue": r.n,
+                    "overdue": n,
                     "oldest_due": _iso(oldest),
                     "max_days_overdue": _days(calendar.working_seconds(oldest, now)),
                 }
