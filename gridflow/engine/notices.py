@@ -55,9 +55,7 @@ class NoticesMixin:
         for person in people:
             context = self._notice_context(wf, view, event, person, now, extra)
             subject, text, html = self._render(wf, template, person.lang, context)
-            channels = person.channels or ()
-            targets = [(c.channel, c.address) for c in channels] or [(self.default_channel, "")]
-            for channel, address in targets:
+            for channel, address in self._targets(person):
                 rows.append(
                     self._outbox_row(
                         view.id,
@@ -191,7 +189,7 @@ class NoticesMixin:
                             + f"\n(template problem: {exc})"
                         )
                         html = None
-                    for ch in person.channels or ():
+                    for channel, address in self._targets(person):
                         written.append(
                             self._outbox_row(
                                 None,
@@ -199,24 +197,8 @@ class NoticesMixin:
                                 "gridflow",
                                 "digest",
                                 person,
-                                ch.channel,
-                                ch.address,
-                                subject,
-                                text,
-                                html,
-                                now,
-                            )
-                        )
-                    if not person.channels:
-                        written.append(
-                            self._outbox_row(
-                                None,
-                                None,
-                                "gridflow",
-                                "digest",
-                                person,
-                                self.default_channel,
-                                "",
+                                channel,
+                                address,
                                 subject,
                                 text,
                                 html,
@@ -226,6 +208,10 @@ class NoticesMixin:
             if written:
                 conn.execute(t.outbox_t.insert(), written)
         return len(written)
+
+    def _targets(self, person: Actor) -> list[tuple[str, str]]:
+        """(channel, address) pairs a person's notices go to; the default channel if none."""
+        return [(c.channel, c.address) for c in person.channels] or [(self.default_channel, "")]
 
     @staticmethod
     def _outbox_row(
