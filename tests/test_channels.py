@@ -9,16 +9,15 @@ import json
 import multiprocessing
 import random
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from servers import free_port, hang, hook_servers, reply
 
 from gridflow.engine.errors import DeliveryError, GridflowError
 from gridflow.notifiers import OutboundNotice, build_channels, new_notice_id, verify_signature
@@ -60,12 +59,6 @@ def deliver_with_retries(channel: Channel, notice: OutboundNotice, tries: int = 
                 raise
             notice = notice.next_attempt()
     raise AssertionError(f"still failing after {tries} tries: {failures}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_notice_basics() -> None:
@@ -198,72 +191,16 @@ def test_smtp_connection_refused_and_timeout_are_transient() -> None:
 # ── webhook ──────────────────────────────────────────────────────────────────────────────────
 
 
-class HookServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, script: list[tuple]):
-        super().__init__(("127.0.0.1", 0), HookHandler)
-        self.script = script
-        self.requests: list[tuple[dict[str, str], bytes, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class HookHandler(BaseHTTPRequestHandler):
-    server: HookServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append(
-            ({k.lower(): v for k, v in self.headers.items()}, body, self.path)
-        )
-        action = self.server.script.pop(0)
-        if action[0] == "sleep":
-            time.sleep(action[1])
-            action = ("reply", 200, {}, b"")
-        _, status, headers, payload = action
-        try:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass  # the client gave up (timeout test)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def hook_server() -> Iterator:
-    servers: list[HookServer] = []
-
-    def start(*script: tuple) -> HookServer:
-        server = HookServer(list(script))
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def reply(status: int, headers: dict | None = None, body: bytes = b"") -> tuple:
-    return ("reply", status, headers or {}, body)
+    yield from hook_servers()
 
 
 def test_webhook_classification_signature_idempotency(hook_server, monkeypatch) -> None:
     monkeypatch.setenv(SECRET_ENV, "s3cret-密钥")
     server = hook_server(
         reply(500),
-        ("sleep", 0.8),
+        hang(0.8),
         reply(429, {"Retry-After": "2"}),
         reply(410),
         reply(200, {"Content-Type": "application/json"}, b'{"ok":true}'),

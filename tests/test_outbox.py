@@ -15,17 +15,14 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -33,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from servers import free_port, hang, hook_servers, reply
 
 from gridflow.cli import cli
 from gridflow.engine import tables as t
@@ -123,12 +121,6 @@ def dispatch_a_question(engine: Engine) -> list:
 
 def delay(row, now: datetime) -> float:
     return (row.next_attempt_at - now).total_seconds()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- smtp ---------------------------------------------------------------------------------------
@@ -237,58 +229,9 @@ def test_smtp_550_is_dead_after_one_try(world, smtp):
 
 
 # ---- webhook ---------------------------------------------------------------------------------------
-class HookServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, script: list[tuple]):
-        super().__init__(("127.0.0.1", 0), HookHandler)
-        self.script = script
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/gridflow"
-
-
-class HookHandler(BaseHTTPRequestHandler):
-    server: HookServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        action = self.server.script.pop(0) if self.server.script else ("reply", 200, {})
-        if action[0] == "hang":  # never answers in time
-            time.sleep(action[1])
-            action = ("reply", 200, {})
-        _, status, headers = action
-        try:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        except OSError:
-            pass  # the client gave up (the timeout step)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def hook_server() -> Iterator:
-    servers: list[HookServer] = []
-
-    def start(*script: tuple) -> HookServer:
-        server = HookServer(list(script))
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    yield from hook_servers()
 
 
 def invoke(url: str, now: datetime, *args: str) -> str:
@@ -307,10 +250,10 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(SECRET_ENV, "枫林-webhook-密钥")
     server = hook_server(
-        ("reply", 500, {}),
-        ("hang", 2.0),
-        ("reply", 429, {"Retry-After": "1000"}),
-        ("reply", 410, {}),
+        reply(500),
+        hang(2.0),
+        reply(429, {"Retry-After": "1000"}),
+        reply(410),
     )  # then 200 for everything
     hook = WebhookChannel("hook", url=server.url, secret_env=SECRET_ENV, timeout=0.3, proxy="none")
     base = 30.0
@@ -378,7 +321,7 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
 
     # every request named its notice and was signed; a's id came 5 times (4 failures + 200)
     seen = Counter()
-    for headers, body in server.requests:
+    for headers, body, _path in server.requests:
         nid = headers["x-gridflow-id"]
         seen[nid] += 1
         assert headers["idempotency-key"] == nid and json.loads(body)["id"] == nid
@@ -414,7 +357,7 @@ def test_backoff_grows_exponentially_with_bounded_jitter(world):
 
 def test_gives_up_after_max_attempts(world, hook_server):
     engine, clock, _ = world
-    server = hook_server(*[("reply", 503, {})] * 10)
+    server = hook_server(*[reply(503)] * 10)
     hook = WebhookChannel("hook", url=server.url, timeout=2, proxy="none")
     dispatcher = Dispatcher(engine, {"hook": hook}, max_attempts=3, rng=random.Random(2))
     (a,) = queue(engine, channel="hook")
