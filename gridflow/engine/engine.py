@@ -57,20 +57,6 @@ BUILTIN_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN_ORG = BUILTIN_WORKFLOWS / "org.yaml"
 
 
-def _peek(row) -> CaseView:
-    """``view_of(row)`` without copying the case data: for a row read in this transaction
-    and only looked at (deciding copies the data before it changes anything)."""
-    return CaseView(
-        row.id,
-        row.state,
-        row.version,
-        row.data or {},
-        row.unit,
-        row.created_at,
-        row.parent_id,
-    )
-
-
 class Engine(NoticesMixin, TimersMixin):
     """Runs workflows over a database. Thread-safe; one per process is plenty.
 
@@ -443,7 +429,7 @@ class Engine(NoticesMixin, TimersMixin):
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
         wf = self.workflow(row.workflow_id, row.revision)
-        view = _peek(row)
+        view = view_of(row)
         extra: dict[str, Any] = {}
         if wf.needs_children:
             extra["children"] = [child_context(c, self) for c in self.store.children(conn, case_id)]
@@ -494,19 +480,16 @@ class Engine(NoticesMixin, TimersMixin):
         if row.due_at is not None:  # leaving a state with a clock: its timers are void
             conn.execute(CANCEL_TIMERS, {"b_case_id": row.id, "b_done_at": now})
         dest_state = wf.definition.states[decision.dest]
-        if dest_state.sla is None:  # what sla.enter answers for a state without a clock
-            clock, timers = sla.NO_CLOCK, []
-        else:
-            clock, timers = sla.enter(
-                decision.dest,
-                dest_state,
-                clock_of(row),
-                data,
-                now,
-                self.calendar,
-                decision.extend_by,
-                wf.due_expressions.get(decision.dest),
-            )
+        clock, timers = sla.enter(
+            decision.dest,
+            dest_state,
+            clock_of(row),
+            data,
+            now,
+            self.calendar,
+            decision.extend_by,
+            wf.due_expressions.get(decision.dest),
+        )
         values.update(clock_columns(clock))
         if not self.store.update_case(conn, row.id, row.version, values):
             raise Moved
@@ -770,7 +753,7 @@ class Engine(NoticesMixin, TimersMixin):
             row.revision,
             row.state,
             row.version,
-            row.title or title_of(wf.definition, _peek(row)),
+            row.title or title_of(wf.definition, view_of(row)),
             dict(row.data or {}),
             row.unit,
             row.created_by,

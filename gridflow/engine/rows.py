@@ -17,11 +17,13 @@ def late_seconds(row, now: datetime, calendar) -> float | None:
 
 
 def view_of(row) -> CaseView:
+    """The case a row holds, for deciding and notifying. The data is not copied: readers only
+    look at it, and ``decide`` copies it before changing anything."""
     return CaseView(
         row.id,
         row.state,
         row.version,
-        dict(row.data or {}),
+        row.data or {},
         row.unit,
         row.created_at,
         row.parent_id,
