@@ -9,7 +9,10 @@ stale. PostgreSQL (several daemons): READ COMMITTED, optimistic versions on case
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -148,6 +151,10 @@ def _begin(conn: sa.Connection, sql: str) -> None:
         raise sa.exc.DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
 
+def _in_memory(url: str) -> bool:
+    return ":memory:" in url or url in ("sqlite://", "sqlite:///")
+
+
 def create_sa_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -155,13 +162,16 @@ def create_sa_engine(url: str) -> sa.Engine:
             url,
             json_serializer=_json_dumps,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            # each thread holds a connection (Store._held_connection): no cap on how many
+            # threads, five kept open when returned
+            **({} if _in_memory(url) else {"pool_size": 5, "max_overflow": -1}),
         )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (Store._begin)
             cur = dbapi_conn.cursor()
-            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            if not _in_memory(url):
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -175,7 +185,12 @@ def create_sa_engine(url: str) -> sa.Engine:
 
 class Store:
     """Owns the SQLAlchemy engine. Every method taking ``conn`` runs inside the caller's
-    transaction; the ``write``/``read`` context managers open one."""
+    transaction; the ``write``/``read`` context managers open one.
+
+    SQLite: each thread keeps one connection between transactions (a pool checkout and
+    return per event cost ≈7 % of a ``fire``); a transaction opened while the thread's own
+    is still running takes a connection from the pool, as does PostgreSQL always (its
+    connections can go stale, and the pool pre-pings them)."""
 
     def __init__(self, url: str):
         self.url = normalise_url(url)
@@ -185,22 +200,45 @@ class Store:
             raise GridflowError(f"cannot use database URL {url!r}: {exc}") from None
         self.dialect = self.sa.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
+        self._held = threading.local()
+        self._all_held: weakref.WeakSet[sa.Connection] = weakref.WeakSet()  # for dispose()
 
     # ---- transactions ---------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``). Commits on success."""
-        with self._connect() as conn, conn.begin():
-            if self.is_sqlite:
-                _begin(conn, "BEGIN IMMEDIATE")
+        with self._transaction("BEGIN IMMEDIATE") as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
+        with self._transaction("BEGIN") as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sa.Connection]:
+        held = self._held_connection() if self.is_sqlite else None
+        if held is not None:
+            with held.begin():
+                _begin(held, begin)
+                yield held
+            return
         with self._connect() as conn, conn.begin():
             if self.is_sqlite:
-                _begin(conn, "BEGIN")
+                _begin(conn, begin)
             yield conn
+
+    def _held_connection(self) -> sa.Connection | None:
+        """This thread's connection, opened on first use; None while it is in a transaction
+        (a nested one gets its own connection). A thread's connection goes back to the pool
+        when the thread ends (its thread-local value is collected), or on ``dispose``."""
+        conn, pid = getattr(self._held, "conn", None), getattr(self._held, "pid", None)
+        if conn is not None and not conn.closed and pid == os.getpid():
+            return None if conn.in_transaction() else conn
+        conn = self._connect()
+        self._held.conn, self._held.pid = conn, os.getpid()
+        self._all_held.add(conn)
+        return conn
 
     def _connect(self) -> sa.Connection:
         """A connection from the pool (use it in a ``with``: closing returns it)."""
@@ -252,6 +290,9 @@ class Store:
                 )
 
     def dispose(self) -> None:
+        """Close every thread's held connection and the pool's."""
+        for conn in list(self._all_held):
+            conn.close()
         self.sa.dispose()
 
     def _take_turns(self, conn) -> None:
