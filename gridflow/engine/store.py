@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -204,16 +204,13 @@ class Store:
         self._all_held: weakref.WeakSet[sa.Connection] = weakref.WeakSet()  # for dispose()
 
     # ---- transactions ---------------------------------------------------------------
-    @contextmanager
-    def write(self) -> Iterator[sa.Connection]:
+    def write(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``). Commits on success."""
-        with self._transaction("BEGIN IMMEDIATE") as conn:
-            yield conn
+        return self._transaction("BEGIN IMMEDIATE")
 
-    @contextmanager
-    def read(self) -> Iterator[sa.Connection]:
-        with self._transaction("BEGIN") as conn:
-            yield conn
+    def read(self) -> AbstractContextManager[sa.Connection]:
+        """A read transaction (SQLite: ``BEGIN``: one snapshot for all its statements)."""
+        return self._transaction("BEGIN")
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sa.Connection]:
