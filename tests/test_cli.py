@@ -160,7 +160,8 @@ def test_refusals_exit_1_with_the_reason_on_stderr(loaded):
     ok(run("start", "ticket", "--actor", "li.clerk", "--set", "title=x", "--unit", "g1"))
     refused(
         run("fire", "1", "answer", "--actor", "cop", "--set", "answer=x"),
-        "cannot 'answer' case 1 in state 'new'; allowed here: assign, reject",
+        "cannot 'answer' case 1 in state 'new'; allowed here: nothing for cop "
+        "(other roles may: assign, reject)",
     )
     refused(
         run("fire", "1", "assign", "--actor", "cop", "--set", "department=police"),

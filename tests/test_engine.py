@@ -219,7 +219,8 @@ REFUSALS = [
         None,
         None,
         InvalidTrigger,
-        "cannot 'close' case {id} in state 'new'; allowed here: assign, reject",
+        "cannot 'close' case {id} in state 'new'; allowed here: nothing for wang.chief "
+        "(other roles may: assign, reject)",
     ),
     (
         "assign",

@@ -265,6 +265,17 @@ def test_trigger_of_another_state(ticket, directory):
     assert str(info.value) == "cannot 'close' case 1 in state 'new'; allowed here: assign, reject"
 
 
+def test_an_actor_who_may_do_nothing_is_told_so_not_shown_others_triggers(ticket, directory):
+    with pytest.raises(InvalidTrigger) as info:
+        decide(ticket, view(ticket, "new"), "close", "cop", directory)
+    err = info.value
+    assert str(err) == (
+        "cannot 'close' case 1 in state 'new'; allowed here: nothing for cop "
+        "(other roles may: assign, reject)"
+    )
+    assert (err.allowed, err.defined) == ([], ["assign", "reject"])
+
+
 def test_trigger_on_a_final_state(ticket, directory):
     with pytest.raises(InvalidTrigger) as info:
         decide(ticket, view(ticket, "closed"), "reopen", "li.clerk", directory)

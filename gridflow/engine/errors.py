@@ -71,9 +71,30 @@ class Refused(GridflowError):
 
 
 class InvalidTrigger(Refused):
-    def __init__(self, *, case_id, trigger, state, allowed: Sequence[str]):
+    """``allowed``: the triggers the actor may fire in this state; ``defined``: every
+    trigger of the state (for other roles too); both empty in a final state."""
+
+    def __init__(
+        self,
+        *,
+        case_id,
+        trigger,
+        state,
+        allowed: Sequence[str],
+        defined: Sequence[str] | None = None,
+        actor: str | None = None,
+    ):
         self.allowed = list(allowed)
-        allowed_txt = ", ".join(self.allowed) if self.allowed else "nothing (final state)"
+        self.defined = list(self.allowed if defined is None else defined)
+        if self.allowed:
+            allowed_txt = ", ".join(self.allowed)
+        elif self.defined:
+            allowed_txt = (
+                f"nothing for {actor or 'this actor'} "
+                f"(other roles may: {', '.join(self.defined)})"
+            )
+        else:
+            allowed_txt = "nothing (final state)"
         super().__init__(
             f"cannot {trigger!r} case {case_id} in state {state!r}; allowed here: {allowed_txt}",
             case_id=case_id,

@@ -184,9 +184,13 @@ class CompiledWorkflow:
         """Check and apply ``trigger`` on ``case`` in memory, or raise a ``Refused``."""
         candidates = self.candidates(case.state, trigger)
         if not candidates:
-            allowed = self.allowed_for(case, actor, directory) or self.triggers_from(case.state)
             err = InvalidTrigger(
-                case_id=case.id, trigger=trigger, state=case.state, allowed=allowed
+                case_id=case.id,
+                trigger=trigger,
+                state=case.state,
+                allowed=self.allowed_for(case, actor, directory),
+                defined=self.triggers_from(case.state),
+                actor=actor.id,
             )
             known = {t.trigger for t in self.transitions}
             if trigger not in known:
