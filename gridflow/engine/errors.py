@@ -90,8 +90,7 @@ class InvalidTrigger(Refused):
             allowed_txt = ", ".join(self.allowed)
         elif self.defined:
             allowed_txt = (
-                f"nothing for {actor or 'this actor'} "
-                f"(other roles may: {', '.join(self.defined)})"
+                f"nothing for {actor or 'this actor'} (other roles may: {', '.join(self.defined)})"
             )
         else:
             allowed_txt = "nothing (final state)"
