@@ -683,3 +683,34 @@ def test_a_broken_template_never_loses_a_notice(world, tmp_path):
         assert all("template problem" in r.text for r in rows)
     finally:
         broken.close()
+
+
+def test_a_send_back_tells_the_awardee_again_and_the_losers_not_again(world):
+    engine, clock = world
+    case = engine.start(
+        "raise_hand",
+        actor="police.liaison",
+        data={
+            "direction": "dept_asks",
+            "department": "police",
+            "question": "请提出选址建议。",
+            "title": "充电点选址（三）",
+            "award_policy": "select",
+        },
+        unit="wannan",
+    )
+    engine.fire(case.id, "raise_hand", actor="wannan-r1.chief")
+    engine.fire(case.id, "raise_hand", actor="wannan-r2.chief")
+    engine.fire(case.id, "award", actor="police.liaison", data={"award_to": ["wannan-r1"]})
+    for _round in range(2):
+        engine.fire(case.id, "submit", actor="wannan-r1.chief", data={"result": "5号楼东侧"})
+        engine.fire(case.id, "send_back", actor="police.liaison", comment="请补充电容量测算")
+
+    def sent(notice: str, recipient: str) -> list[str]:
+        rows = notices(engine, case_id=case.id, notice=notice, recipient=recipient)
+        return [r.subject for r in rows]
+
+    assert len(sent("claim_lost", "wannan-r2.chief")) == 1  # at the award only
+    won = sent("claim_won", "wannan-r1.chief")
+    assert len(won) == 3  # the award, then each send-back
+    assert sum("破题成果被退回" in s for s in won) == 2
