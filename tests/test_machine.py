@@ -401,6 +401,16 @@ def test_set_expressions(lab, directory):
     assert case.data["score"] == 1 and case.data["doubled"] is None  # the view is untouched
 
 
+def test_set_entries_apply_in_order_each_seeing_the_ones_above(directory):
+    text = (DATA / "lab.yaml").read_text()
+    old = '      doubled: "{{ data.score * 2 }}"\n'
+    assert old in text
+    text = text.replace(old, old + '      score: "{{ data.doubled + 1 }}"\n')
+    wf = load_text(text, "lab.yaml")
+    d = decide(wf, view(wf, score=1), "grade", "sun.worker", directory, payload={"score": 7})
+    assert (d.data["doubled"], d.data["score"]) == (14, 15)  # score sees the new doubled
+
+
 # ---- the transitions machine ----------------------------------------------------------------
 def test_one_machine_per_workflow_and_no_model_attached(lab, ticket, directory):
     machine = lab.machine
