@@ -686,7 +686,7 @@ def test_a_broken_template_never_loses_a_notice(world, tmp_path):
 
 
 def test_a_send_back_tells_the_awardee_again_and_the_losers_not_again(world):
-    engine, clock = world
+    engine, _clock = world
     case = engine.start(
         "raise_hand",
         actor="police.liaison",
