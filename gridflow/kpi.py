@@ -1,11 +1,12 @@
 """KPIs of the four-list method and the two-way raise hand, as SQL aggregates (storage ring).
 
-Every figure is computed in the database with SQLAlchemy Core over ``gf_case`` and
-``gf_history`` (counts, sums, averages, one percentile); Python only gets aggregated rows and
-small lookups from the org tree. The formulas, with their denominators, are in
-``docs/kpis.md``; the names here match the keys of the dict :func:`compute` returns.
+Every figure is counted in the database with SQLAlchemy Core over ``gf_case`` and
+``gf_history`` (counts, sums, one percentile), grouped by workflow, tag, unit and party (the
+case columns a workflow's ``facets`` fill); Python adds up the groups of the unit's scope.
+The formulas, with their denominators, are in ``docs/kpis.md``; the names here match the keys
+of the dict :func:`compute` returns.
 
-A unit's scope is the unit and its subtree (``unit_path = P or unit_path LIKE P || '/%'``).
+A unit's scope is the unit and the units below it in the org directory.
 A *department* as the unit is read as "the department's work": four-list problems it leads,
 grid questions addressed to it, questions it published, overdue cases it must act on.
 Periods are half-open ``[start, end)`` in UTC, built from local dates (Asia/Shanghai).
@@ -37,7 +38,6 @@ DEPT_STATES = {
     "raise_hand": ("dispatched", "signed", "answering", "supervised", "selecting"),
     "four_list": ("in_progress",),
 }
-DEPT_FIELD = {"raise_hand": "department", "four_list": "lead_department"}
 
 
 class PeriodError(GridflowError, ValueError):
@@ -196,42 +196,32 @@ def _moment(text: str, zone: ZoneInfo, *, end_of_day: bool) -> datetime:
 
 
 # ---- scope --------------------------------------------------------------------------------------
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _json_str(col, key: str):
-    return col[key].as_string()
-
-
 @dataclass(frozen=True)
 class Scope:
-    """What "a unit and its subtree" selects, per kind of figure. ``unit=None``: everything."""
+    """What "a unit and its subtree" selects, per kind of figure. ``unit=None``: everything.
+
+    ``units``: the unit and the units below it (by the org directory); ``reach``: units whose
+    published questions reach this unit; ``territory``: units (not departments) whose hands
+    count (None: all); ``microgrids``: the micro-grids of the territory."""
 
     unit: str | None
-    path: str | None
     kind: str | None
-    reach: tuple[str, ...] | None  # units whose published questions reach this unit
-    territory: tuple[str, ...] | None  # units (not departments) whose hands count; None: all
+    units: frozenset[str] | None
+    reach: tuple[str, ...] | None
+    territory: tuple[str, ...] | None
     microgrids: tuple[str, ...]
 
     @classmethod
     def of(cls, directory, unit: str | None) -> Scope:
         units = directory.units
         if unit is None:
-            return cls(
-                None,
-                None,
-                None,
-                None,
-                None,
-                tuple(u.id for u in units.values() if u.kind == "microgrid"),
-            )
+            micro = tuple(u.id for u in units.values() if u.kind == "microgrid")
+            return cls(None, None, None, None, None, micro)
         if units and unit not in units:
             raise NotFound("unit", unit, units)
         u = units.get(unit)
         kind = u.kind if u else None
-        path = directory.path(unit)
+        mine = frozenset(x.id for x in directory.subtree(unit)) | {unit}
         # a department's questions reach the unit it hangs under: that is its territory
         land = (u.parent or unit) if (u and kind == "department") else unit
         above = [land, *(a.id for a in directory.ancestors(land))] if u else [unit]
@@ -241,45 +231,61 @@ class Scope:
         sub = directory.subtree(land) if u else []
         territory = tuple(x.id for x in sub if x.kind != "department") or (unit,)
         micro = tuple(x.id for x in sub if x.kind == "microgrid")
-        return cls(unit, path, kind, tuple(sorted(reach)), territory, micro)
+        return cls(unit, kind, mine, tuple(sorted(reach)), territory, micro)
 
     @property
     def is_department(self) -> bool:
         return self.kind == "department"
 
-    def subtree(self, col=None):
-        """``unit_path = P OR unit_path LIKE 'P/%'`` (true when no unit)."""
-        col = t.case_t.c.unit_path if col is None else col
-        if self.path is None:
-            return sa.true()
-        return sa.or_(col == self.path, col.like(_like_escape(self.path) + "/%", escape="\\"))
+    # ---- in Python, over grouped rows (a case's or a step's unit and party)
+    def owns(self, unit: str | None, party: str | None) -> bool:
+        """A four-list problem or grid question: in the subtree, or (a department) its own."""
+        if self.unit is None:
+            return True
+        return party == self.unit if self.is_department else unit in self.units
 
-    # ---- per group
-    def four_list(self):
+    def publishes(self, unit: str | None) -> bool:
+        """A department question published in the subtree, or by a unit (or department)
+        above it."""
+        if self.unit is None:
+            return True
+        return unit in self.units or (not self.is_department and unit in self.reach)
+
+    def counts_hand(self, unit: str | None) -> bool:
+        return self.territory is None or unit in self.territory
+
+    def late_here(self, unit: str | None, dept: str | None) -> bool:
+        """A late case in this unit's overdue league."""
+        if self.unit is None:
+            return True
+        return dept == self.unit if self.is_department else unit in self.units
+
+    # ---- in SQL, over gf_case
+    def _units_sql(self, col):
+        return sa.true() if self.units is None else col.in_(sorted(self.units))
+
+    def _owns_sql(self):
         c = t.case_t.c
-        own = (
-            _json_str(c.data, "lead_department") == self.unit
-            if self.is_department
-            else self.subtree()
-        )
-        return sa.and_(c.workflow_id == "four_list", own)
+        if self.unit is None:
+            return sa.true()
+        return c.party == self.unit if self.is_department else self._units_sql(c.unit)
+
+    def four_list(self):
+        return sa.and_(t.case_t.c.workflow_id == "four_list", self._owns_sql())
 
     def grid_asks(self):
         c = t.case_t.c
-        own = _json_str(c.data, "department") == self.unit if self.is_department else self.subtree()
-        return sa.and_(
-            c.workflow_id == "raise_hand", _json_str(c.data, "direction") == "grid_asks", own
-        )
+        return sa.and_(c.workflow_id == "raise_hand", c.tag == "grid_asks", self._owns_sql())
 
     def dept_asks(self):
         """Questions published in the subtree, or by a unit (or department) above it."""
         c = t.case_t.c
-        base = sa.and_(c.workflow_id == "raise_hand", _json_str(c.data, "direction") == "dept_asks")
+        base = sa.and_(c.workflow_id == "raise_hand", c.tag == "dept_asks")
         if self.unit is None:
             return base
         if self.is_department:
-            return sa.and_(base, self.subtree())
-        return sa.and_(base, sa.or_(self.subtree(), c.unit.in_(self.reach or ())))
+            return sa.and_(base, self._units_sql(c.unit))
+        return sa.and_(base, sa.or_(self._units_sql(c.unit), c.unit.in_(self.reach or ())))
 
     def hands(self, col):
         """Hands (history ``actor_unit``) that count for this unit."""
@@ -287,34 +293,16 @@ class Scope:
             return sa.true()
         return col.in_(self.territory)
 
-    def overdue(self):
-        if self.is_department:
-            return _dept_expr() == self.unit
-        return self.subtree()
 
-
-def _dept_expr():
-    """The department owing the next move on a case, or NULL."""
-    c = t.case_t.c
-    whens = [
-        (
-            sa.and_(c.workflow_id == wf, c.state.in_(states)),
-            _json_str(c.data, DEPT_FIELD[wf]),
-        )
-        for wf, states in DEPT_STATES.items()
-    ]
-    return sa.case(*whens, else_=sa.null())
+def _owing(workflow: str, state: str, party: str | None) -> str | None:
+    """The department owing the next move on a case, or None."""
+    return party if state in DEPT_STATES.get(workflow, ()) else None
 
 
 # ---- helpers ------------------------------------------------------------------------------------
 def _c(cond) -> Any:
     """``COUNT(*) FILTER (WHERE cond)``: how many rows satisfy ``cond`` (0 when none)."""
     return sa.func.count().filter(cond)
-
-
-def _distinct(col, cond) -> Any:
-    """``COUNT(DISTINCT col) FILTER (WHERE cond)``."""
-    return sa.func.count(sa.distinct(col)).filter(cond)
 
 
 def _n(cond) -> Any:
@@ -343,6 +331,15 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()
+
+
+def _utc(value) -> datetime | None:
+    """A ``min()`` of a datetime column: SQLite gives the stored text, PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def percentile(conn, column, where, *, dialect: str, frac: tuple[int, int] = P90) -> float | None:
@@ -375,31 +372,7 @@ def percentile(conn, column, where, *, dialect: str, frac: tuple[int, int] = P90
 # ---- the KPIs -----------------------------------------------------------------------------------
 COMPUTE_STEPS = 4  # progress ticks of compute(): one per KPI group
 
-# the cases a report reads, filtered once per report: one row per case in a KPI group, with the
-# case columns the counters need (no JSON), so the history pass joins a small table by id
-_scope_md = sa.MetaData()
-scope_t = sa.Table(
-    "gf_kpi_scope",
-    _scope_md,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("g", sa.Integer),  # 1: four-list (mine), 2: grid question (mine), 3: dept question
-    sa.Column("m", sa.Integer),  # 1: a department question of the scope created in the period
-    sa.Column("state", sa.String),
-    sa.Column("created_at", t.UTCDateTime),
-    sa.Column("closed_at", t.UTCDateTime),
-    sa.Column("work_seconds", sa.Float),
-    sa.Column("clock", sa.String),
-    sa.Column("due_at", t.UTCDateTime),
-    sa.Column("paused_at", t.UTCDateTime),
-    sa.Column("paused_remaining", sa.Float),
-    sa.Column("unit", sa.String),
-    sa.Column("late", sa.Integer),  # 1: overdue as of ``now``, in the scope's overdue league
-    sa.Column("dept", sa.String),  # of a late case: the department owing the next move
-    prefixes=["TEMPORARY"],
-)
-G_FOUR, G_GRID, G_DEPT = 1, 2, 3
-TEMP_CACHE_KIB = -262144  # SQLite: the temporary table's page cache during a report
-# the history triggers any counter reads (the history pass skips every other row early)
+# the history triggers any counter reads (the step pass reads only their index ranges)
 _STEP_TRIGGERS = (
     "rework",
     "pass_inspection",
@@ -416,75 +389,20 @@ _STEP_TRIGGERS = (
     "reject_extension",
     "confirm",
     "auto_confirm",
-    "raise_hand",
 )
 
 
-def _fill_scope(conn, scope: Scope, period: Period, now: datetime) -> None:
-    """Create and fill ``gf_kpi_scope`` (a temporary table, dropped at the end of
-    :func:`compute`): one pass over ``gf_case``, the JSON fields read at most once per case.
+class _Sums(dict):
+    """Counters summed over grouped rows: ``sums["name"]`` is 0 until added to."""
 
-    ``g``: 1 a four-list problem of the scope, 2 a grid question of the scope, 3 any
-    department question (hands count whoever published it); ``m`` = 1: with ``g`` = 3, a
-    department question of the scope created in the period (see :meth:`Scope.dept_asks`);
-    ``late`` = 1: a case of the overdue league (any workflow; ``g`` may be NULL)."""
-    c = t.case_t.c
-    if scope.is_department:
-        four_own = _json_str(c.data, "lead_department") == scope.unit
-        grid_own = _json_str(c.data, "department") == scope.unit
-        dept_own = scope.subtree()
-    else:
-        four_own = grid_own = scope.subtree()
-        dept_own = (
-            sa.true()
-            if scope.unit is None
-            else sa.or_(scope.subtree(), c.unit.in_(scope.reach or ()))
-        )
-    g = sa.case(
-        (c.workflow_id == "four_list", sa.case((four_own, G_FOUR), else_=sa.null())),
-        (
-            c.workflow_id == "raise_hand",
-            sa.case(
-                {"grid_asks": sa.case((grid_own, G_GRID)), "dept_asks": G_DEPT},
-                value=_json_str(c.data, "direction"),
-                else_=sa.null(),
-            ),
-        ),
-        else_=sa.null(),
-    )
-    m = sa.case(
-        (sa.and_(c.workflow_id == "raise_hand", _in(c.created_at, period), dept_own), 1),
-        else_=0,
-    )
-    # read gf_case in one scan (an indexed filter would read it in index order, row by row)
-    if scope.is_department or scope.unit is None:
-        keep = sa.true()
-    else:  # every department question counts for hands: those outside the subtree too
-        keep = sa.or_(scope.subtree(), _json_str(c.data, "direction") == "dept_asks")
-    overdue = sa.and_(
-        c.closed_at.is_(None), c.paused_at.is_(None), c.due_at.is_not(None), c.due_at < now
-    )
-    late = sa.case((sa.and_(overdue, scope.overdue()), 1), else_=0)
-    dept = sa.case((overdue, _dept_expr()), else_=sa.null())
-    cols = [col.name for col in scope_t.c]
-    scope_t.create(conn)
-    conn.execute(
-        scope_t.insert().from_select(
-            cols,
-            sa.select(
-                c.id,
-                g.label("g"),
-                m.label("m"),
-                *(c[n] for n in cols[3:-2]),
-                late.label("late"),
-                dept.label("dept"),
-            ).where(keep),
-        )
-    )
-    # cases of the workflows outside every group (out of the subtree, or unknown directions)
-    conn.execute(scope_t.delete().where(scope_t.c.g.is_(None), scope_t.c.late == 0))
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("ANALYZE gf_kpi_scope"))
+    def __missing__(self, key: str) -> int:
+        return 0
+
+    def add(self, row, *names: str, prefix: str = "") -> None:
+        for name in names:
+            value = getattr(row, name)
+            if value:
+                self[prefix + name] += value
 
 
 def compute(
@@ -500,36 +418,27 @@ def compute(
     the denominator is zero; times are ISO strings. ``progress(group)`` is called after each
     KPI group.
 
-    Two passes over the data: the scope's cases (and the late ones) into a temporary table
-    (one scan of ``gf_case``, JSON read once per case), then one aggregate over the counted
-    ``gf_history`` rows joined to it by id (every history counter at once, by conditional
-    aggregation); the case counters, the percentile and the overdue league are small
-    aggregates over the temporary table; the on-hold count reads the open problems' last
-    history rows."""
+    Two grouped passes, each over one covering index and in its order (no sort, no join, no
+    JSON): the cases by (workflow, tag, unit, party, state), the counted steps by (trigger,
+    workflow, the case's tag, unit and party at that step); the scope is applied to the
+    groups in Python. Small queries add the rest: satisfaction (confirm steps' payload), the
+    hands, the questions responded to, and the percentile."""
     now = (now or engine.now()).astimezone(UTC)
     tick = progress or (lambda _step: None)
     directory = engine.directory
     scope = Scope.of(directory, unit)
     dialect = engine.store.dialect
     with engine.store.read() as conn:
-        if dialect == "sqlite":  # keep the temporary table in memory (up to 256 MiB), not spilled
-            temp_cache = conn.exec_driver_sql("PRAGMA temp.cache_size").scalar()
-            conn.exec_driver_sql(f"PRAGMA temp.cache_size = {TEMP_CACHE_KIB}")
-        # the temporary table goes with the transaction if anything fails before the DROP
-        _fill_scope(conn, scope, period, now)
-        steps = _history_pass(conn, scope, period)
-        cases = _case_pass(conn, period, now)
-        four = four_list_kpis(conn, period, dialect, cases, steps)
+        cases = _case_pass(conn, scope, period, now)
+        steps = _step_pass(conn, scope, period)
+        four = four_list_kpis(conn, scope, period, dialect, cases, steps)
         tick("four_list")
         grid = grid_asks_kpis(cases, steps)
         tick("grid_asks")
-        dept = dept_asks_kpis(scope, cases, steps)
+        dept = dept_asks_kpis(conn, scope, period, cases)
         tick("dept_asks")
-        overdue = overdue_kpis(conn, now, directory, engine.calendar)
+        overdue = overdue_kpis(cases.late, now, directory, engine.calendar)
         tick("overdue")
-        scope_t.drop(conn)
-        if dialect == "sqlite":
-            conn.exec_driver_sql(f"PRAGMA temp.cache_size = {int(temp_cache)}")
     u = directory.units.get(unit) if unit else None
     return {
         "unit": unit,
@@ -545,226 +454,276 @@ def compute(
     }
 
 
-def _history_pass(conn, scope: Scope, period: Period):
-    """Every history counter of the report in one statement: one scan of the rows of the
-    triggers counted, each joined to its case in ``gf_kpi_scope`` by id. Every condition
-    tests the trigger first, so that a row is quickly out of the counters it is not for."""
-    s, h = scope_t.c, t.history_t.c
-    at_in = _in(h.at, period)
+@dataclass
+class _Cases:
+    four: _Sums  # four-list problems of the scope; keys "<state>:<counter>" and "<counter>"
+    grid: _Sums  # grid questions of the scope
+    dept: _Sums  # department questions of the scope
+    late: dict[tuple[str | None, str | None], list]  # (unit, owing dept) -> [count, oldest due]
 
-    def four(trigger: str, *more):
-        return sa.and_(h.trigger == trigger, s.g == G_FOUR, at_in, *more)
 
-    def grid(trigger, *more):
-        is_it = h.trigger.in_(trigger) if isinstance(trigger, tuple) else h.trigger == trigger
-        return sa.and_(is_it, s.g == G_GRID, at_in, *more)
+_CASE_COUNTERS = (
+    "created", "closed", "open_at_end", "created_closed", "work_sum", "work_n",
+    "missed_open", "held",
+)  # fmt: skip
 
-    sat = _json_str(h.payload, "satisfaction")
-    hand = sa.and_(h.trigger == "raise_hand", s.g == G_DEPT, scope.hands(h.actor_unit))
-    clocked_answer = sa.and_(
-        h.trigger == "answer",
-        s.g == G_GRID,
-        h.from_state.in_(ANSWER_CLOCK_STATES),
-        _in(h.due_at, period),
+
+def _case_pass(conn, scope: Scope, period: Period, now: datetime) -> _Cases:
+    """Every case counter, grouped by (workflow, tag, unit, party, state) — the order of the
+    ``ix_gf_case_kpi`` index, which holds every column read — then summed over the groups of
+    the scope."""
+    c, h = t.case_t.c, t.history_t.c
+    end = period.end
+    closed_in = _in(c.closed_at, period)
+    open_at_end = sa.and_(c.created_at < end, sa.or_(c.closed_at.is_(None), c.closed_at >= end))
+    late = sa.and_(
+        c.closed_at.is_(None), c.paused_at.is_(None), c.due_at.is_not(None), c.due_at < now
     )
-    return conn.execute(
-        sa.select(
-            # four-list problems
-            _c(four("rework")).label("reworks"),
-            _c(four("pass_inspection")).label("passed"),
-            _c(four("escalate")).label("esc_area"),
-            _c(four("escalate_district")).label("esc_district"),
-            _c(four("rework", h.to_state == "escalated")).label("esc_rework"),
-            _c(four("sla:escalate")).label("esc_sla"),
-            # grid questions
-            _distinct(h.case_id, grid("answer")).label("answered"),
-            _c(grid("sign")).label("signs"),
-            _c(grid("sign", h.elapsed_s <= SIGN_LIMIT_S)).label("signs_on_time"),
-            _c(grid(DISPATCH_TRIGGERS)).label("dispatches"),
-            _c(grid("return")).label("returns"),
-            _c(grid("uphold_return")).label("upheld"),
-            _c(grid("request_extension")).label("ext_requested"),
-            _c(grid("approve_extension")).label("ext_approved"),
-            _c(grid("reject_extension")).label("ext_rejected"),
-            _c(grid("confirm")).label("confirms"),
-            _c(grid("confirm", sat == "satisfied")).label("satisfied"),
-            _c(grid("confirm", sat == "basically_satisfied")).label("basically"),
-            _c(grid("confirm", sat == "unsatisfied")).label("unsatisfied"),
-            _c(grid("auto_confirm")).label("auto"),
-            # on-time answers: per answer deadline that fell due in the period
-            _c(clocked_answer).label("met_or_missed"),
-            _c(sa.and_(clocked_answer, h.late_s.is_(None))).label("on_time"),
-            # department questions
-            _distinct(h.case_id, sa.and_(hand, s.m == 1, h.at < period.end)).label("responded"),
-            _c(sa.and_(hand, at_in)).label("hands"),
-            _distinct(
-                h.actor_unit,
-                sa.and_(hand, at_in, h.actor_unit.in_(scope.microgrids or ("",))),
-            ).label("micro"),
-        )
-        .select_from(t.history_t.join(scope_t, s.id == h.case_id))
-        .where(h.trigger.in_(_STEP_TRIGGERS))
-    ).one()
-
-
-def _case_pass(conn, period: Period, now: datetime):
-    """Every case counter of the report, over the temporary table."""
-    s = scope_t.c
-    four = s.g == G_FOUR
-    grid = s.g == G_GRID
-    created = _in(s.created_at, period)
-    closed_in = _in(s.closed_at, period)
-    open_at_end = sa.and_(
-        s.created_at < period.end, sa.or_(s.closed_at.is_(None), s.closed_at >= period.end)
-    )
-    written_off_in = sa.and_(four, s.state == "written_off", closed_in)
-    settled_by = min(period.end, now)
-    return conn.execute(
-        sa.select(
-            _c(sa.and_(four, created)).label("listed"),
-            _c(written_off_in).label("written_off"),
-            _c(sa.and_(four, open_at_end)).label("in_progress"),
-            _c(sa.and_(four, s.state == "rejected", closed_in)).label("rejected"),
-            _c(sa.and_(four, s.state == "merged", closed_in)).label("merged"),
-            _c(sa.and_(four, created, s.state == "written_off", s.closed_at < period.end)).label(
-                "written_off_of_listed"
-            ),
-            _c(
-                sa.and_(
-                    four,
-                    created,
-                    s.state.in_(("rejected", "merged")),
-                    s.closed_at < period.end,
-                )
-            ).label("dropped_of_listed"),
-            sa.func.avg(sa.case((written_off_in, s.work_seconds))).label("mean_s"),
-            _c(sa.and_(grid, created)).label("raised"),
-            _c(
-                sa.and_(
-                    grid,
-                    s.closed_at.is_(None),
-                    s.clock == "answer",
-                    s.due_at >= period.start,
-                    s.due_at < settled_by,
-                    sa.or_(s.paused_at.is_(None), s.paused_remaining < 0),
-                )
-            ).label("missed_open"),
-            _c(sa.and_(s.g == G_DEPT, s.m == 1)).label("published"),
-            _c(
-                sa.and_(s.g == G_DEPT, s.m == 1, s.state == "completed", s.closed_at < period.end)
-            ).label("completed"),
-        )
-    ).one()
-
-
-def four_list_kpis(conn, period: Period, dialect: str, row, steps) -> dict[str, Any]:
-    s, h = scope_t.c, t.history_t.c
-    written_off_in = sa.and_(s.g == G_FOUR, s.state == "written_off", _in(s.closed_at, period))
-    p90 = percentile(conn, s.work_seconds, written_off_in, dialect=dialect)
-    # the state each case was in at the period end: its last history row before the end
-    open_at_end = sa.and_(
-        s.g == G_FOUR,
-        s.created_at < period.end,
-        sa.or_(s.closed_at.is_(None), s.closed_at >= period.end),
-    )
-    # read backwards from each open problem's last history row: one or two rows per case
-    last_state = (
+    # on hold at the period end: the current state, unless the case moved since the end; then
+    # its last history row before the end (read backwards by the primary key)
+    state_at_end = (
         sa.select(h.to_state)
-        .where(h.case_id == s.id, h.at < period.end)
+        .where(h.case_id == c.id, h.at < end)
         .order_by(h.seq.desc())
         .limit(1)
         .scalar_subquery()
     )
-    on_hold = conn.execute(
-        sa.select(sa.func.count()).where(open_at_end, last_state.in_(HOLD_STATES))
-    ).scalar_one()
-    kept = row.listed - row.dropped_of_listed
-    inspections = steps.reworks + steps.passed
-    escalations = steps.esc_area + steps.esc_district + steps.esc_rework + steps.esc_sla
+    held = sa.and_(
+        c.workflow_id == "four_list",
+        open_at_end,
+        sa.or_(
+            sa.and_(c.entered_at < end, c.state.in_(HOLD_STATES)),
+            sa.and_(
+                sa.or_(c.entered_at.is_(None), c.entered_at >= end),
+                state_at_end.in_(HOLD_STATES),
+            ),
+        ),
+    )
+    keys = (c.workflow_id, c.tag, c.unit, c.party, c.state)
+    rows = conn.execute(
+        sa.select(
+            *keys,
+            _c(_in(c.created_at, period)).label("created"),
+            _c(closed_in).label("closed"),
+            _c(open_at_end).label("open_at_end"),
+            _c(sa.and_(_in(c.created_at, period), c.closed_at < end)).label("created_closed"),
+            sa.func.sum(c.work_seconds).filter(closed_in).label("work_sum"),
+            sa.func.count(c.work_seconds).filter(closed_in).label("work_n"),
+            _c(
+                sa.and_(
+                    c.closed_at.is_(None),
+                    c.clock == "answer",
+                    c.due_at >= period.start,
+                    c.due_at < min(end, now),
+                    sa.or_(c.paused_at.is_(None), c.paused_remaining < 0),
+                )
+            ).label("missed_open"),
+            _c(held).label("held"),
+            _c(late).label("late"),
+            sa.func.min(c.due_at).filter(late).label("oldest"),
+        ).group_by(*keys)
+    )
+    out = _Cases(_Sums(), _Sums(), _Sums(), {})
+    for r in rows:
+        if r.workflow_id == "four_list" and scope.owns(r.unit, r.party):
+            into = out.four
+        elif r.workflow_id == "raise_hand" and r.tag == "grid_asks" and scope.owns(r.unit, r.party):
+            into = out.grid
+        elif r.workflow_id == "raise_hand" and r.tag == "dept_asks" and scope.publishes(r.unit):
+            into = out.dept
+        else:
+            into = None
+        if into is not None:
+            into.add(r, *_CASE_COUNTERS)
+            into.add(r, *_CASE_COUNTERS, prefix=f"{r.state}:")
+        if r.late:
+            dept = _owing(r.workflow_id, r.state, r.party)
+            if scope.late_here(r.unit, dept):
+                got = out.late.setdefault((r.unit, dept), [0, None])
+                oldest = _utc(r.oldest)
+                got[0] += r.late
+                got[1] = oldest if got[1] is None else min(got[1], oldest)
+    return out
+
+
+def _step_pass(conn, scope: Scope, period: Period) -> dict[str, _Sums]:
+    """Every step counter, grouped by (trigger, workflow, the case's tag, unit and party at
+    the step) — the order of the ``ix_gf_history_kpi`` index, which holds every column read —
+    then summed per trigger over the four-list (``four``) and grid-question (``grid``)
+    groups of the scope. The satisfaction of confirmations is read from their payloads."""
+    h = t.history_t.c
+    at_in = _in(h.at, period)
+    clocked = sa.and_(h.from_state.in_(ANSWER_CLOCK_STATES), _in(h.due_at, period))
+    keys = (h.trigger, h.workflow_id, h.case_tag, h.case_unit, h.case_party)
+    rows = conn.execute(
+        sa.select(
+            *keys,
+            _c(at_in).label("n"),
+            _c(sa.and_(at_in, h.to_state == "escalated")).label("escalated"),
+            _c(sa.and_(at_in, h.elapsed_s <= SIGN_LIMIT_S)).label("fast"),
+            _c(clocked).label("clocked"),
+            _c(sa.and_(clocked, h.late_s.is_(None))).label("on_time"),
+            sa.func.count(sa.distinct(h.case_id))
+            .filter(sa.and_(h.trigger == "answer", at_in))
+            .label("cases"),
+        )
+        .where(h.trigger.in_(_STEP_TRIGGERS))
+        .group_by(*keys)
+    )
+    out = {"four": _Sums(), "grid": _Sums()}
+    names = ("n", "escalated", "fast", "clocked", "on_time", "cases")
+    for r in rows:
+        if r.workflow_id == "four_list" and scope.owns(r.case_unit, r.case_party):
+            out["four"].add(r, *names, prefix=f"{r.trigger}:")
+        elif (
+            r.workflow_id == "raise_hand"
+            and r.case_tag == "grid_asks"
+            and scope.owns(r.case_unit, r.case_party)
+        ):
+            out["grid"].add(r, *names, prefix=f"{r.trigger}:")
+    sat = h.payload["satisfaction"].as_string()
+    for case_unit, case_party, value, n in conn.execute(
+        sa.select(h.case_unit, h.case_party, sat, sa.func.count())
+        .where(
+            h.trigger == "confirm",
+            h.workflow_id == "raise_hand",
+            h.case_tag == "grid_asks",
+            at_in,
+        )
+        .group_by(h.case_unit, h.case_party, sat)
+    ):
+        if scope.owns(case_unit, case_party):
+            out["grid"][f"satisfaction:{value}"] += n
+    return out
+
+
+def four_list_kpis(conn, scope: Scope, period: Period, dialect, cases: _Cases, steps) -> dict:
+    c, s, four = t.case_t.c, steps["four"], cases.four
+    written_off_in = sa.and_(scope.four_list(), c.state == "written_off", _in(c.closed_at, period))
+    p90 = percentile(conn, c.work_seconds, written_off_in, dialect=dialect)
+    listed = four["created"]
+    written_off_of_listed = four["written_off:created_closed"]
+    dropped = four["rejected:created_closed"] + four["merged:created_closed"]
+    kept = listed - dropped
+    reworks, passed = s["rework:n"], s["pass_inspection:n"]
+    by = {
+        "area_to_street": s["escalate:n"],
+        "street_to_district": s["escalate_district:n"],
+        "third_rework": s["rework:escalated"],
+        "sla_timer": s["sla:escalate:n"],
+    }
+    work_n = four["written_off:work_n"]
     return {
-        "listed": row.listed,
-        "written_off": row.written_off,
-        "in_progress": row.in_progress,
-        "rejected": row.rejected,
-        "merged": row.merged,
-        "written_off_of_listed": row.written_off_of_listed,
+        "listed": listed,
+        "written_off": four["written_off:closed"],
+        "in_progress": four["open_at_end"],
+        "rejected": four["rejected:closed"],
+        "merged": four["merged:closed"],
+        "written_off_of_listed": written_off_of_listed,
         "listed_kept": kept,
-        "write_off_rate": ratio(row.written_off_of_listed, kept),
-        "mean_days_to_write_off": _days(row.mean_s),
+        "write_off_rate": ratio(written_off_of_listed, kept),
+        "mean_days_to_write_off": _days(four["written_off:work_sum"] / work_n if work_n else None),
         "p90_days_to_write_off": _days(p90),
-        "reworks": steps.reworks,
-        "inspections": inspections,
-        "rework_rate": ratio(steps.reworks, inspections),
-        "escalations": escalations,
-        "escalations_by": {
-            "area_to_street": steps.esc_area,
-            "street_to_district": steps.esc_district,
-            "third_rework": steps.esc_rework,
-            "sla_timer": steps.esc_sla,
-        },
-        "on_hold": on_hold,
+        "reworks": reworks,
+        "inspections": reworks + passed,
+        "rework_rate": ratio(reworks, reworks + passed),
+        "escalations": sum(by.values()),
+        "escalations_by": by,
+        "on_hold": four["held"],
     }
 
 
-def grid_asks_kpis(cases, steps) -> dict[str, Any]:
-    raised, missed_open, answers = cases.raised, cases.missed_open, steps
-    deadlines = answers.met_or_missed + missed_open
+def grid_asks_kpis(cases: _Cases, steps) -> dict[str, Any]:
+    s, grid = steps["grid"], cases.grid
+    missed_open = grid["missed_open"]
+    met_or_missed, on_time = s["answer:clocked"], s["answer:on_time"]
+    deadlines = met_or_missed + missed_open
+    dispatches = sum(s[f"{trigger}:n"] for trigger in DISPATCH_TRIGGERS)
+    returns, confirms = s["return:n"], s["confirm:n"]
+    satisfied, basically = s["satisfaction:satisfied"], s["satisfaction:basically_satisfied"]
+    unsatisfied = s["satisfaction:unsatisfied"]
     return {
-        "raised": raised,
-        "answered": steps.answered,
+        "raised": grid["created"],
+        "answered": s["answer:cases"],
         "answer_deadlines": deadlines,
-        "answers_on_time": answers.on_time,
-        "answers_late": answers.met_or_missed - answers.on_time,
+        "answers_on_time": on_time,
+        "answers_late": met_or_missed - on_time,
         "unanswered_overdue": missed_open,
-        "on_time_answer_rate": ratio(answers.on_time, deadlines),
-        "signs": steps.signs,
-        "signs_on_time": steps.signs_on_time,
-        "sign_on_time_rate": ratio(steps.signs_on_time, steps.signs),
-        "dispatches": steps.dispatches,
-        "returns": steps.returns,
-        "return_rate": ratio(steps.returns, steps.dispatches),
-        "upheld_returns": steps.upheld,
-        "upheld_return_rate": ratio(steps.upheld, steps.returns),
-        "extension_requests": steps.ext_requested,
-        "extensions_approved": steps.ext_approved,
-        "extensions_rejected": steps.ext_rejected,
-        "extension_rate": ratio(steps.ext_requested, steps.dispatches),
-        "confirmations": steps.confirms,
-        "satisfied": steps.satisfied,
-        "basically_satisfied": steps.basically,
-        "unsatisfied": steps.unsatisfied,
-        "auto_confirmed": steps.auto,
-        "unsatisfied_rate": ratio(steps.unsatisfied, steps.confirms),
-        "satisfaction_rate": ratio(steps.satisfied + steps.basically, steps.confirms),
+        "on_time_answer_rate": ratio(on_time, deadlines),
+        "signs": s["sign:n"],
+        "signs_on_time": s["sign:fast"],
+        "sign_on_time_rate": ratio(s["sign:fast"], s["sign:n"]),
+        "dispatches": dispatches,
+        "returns": returns,
+        "return_rate": ratio(returns, dispatches),
+        "upheld_returns": s["uphold_return:n"],
+        "upheld_return_rate": ratio(s["uphold_return:n"], returns),
+        "extension_requests": s["request_extension:n"],
+        "extensions_approved": s["approve_extension:n"],
+        "extensions_rejected": s["reject_extension:n"],
+        "extension_rate": ratio(s["request_extension:n"], dispatches),
+        "confirmations": confirms,
+        "satisfied": satisfied,
+        "basically_satisfied": basically,
+        "unsatisfied": unsatisfied,
+        "auto_confirmed": s["auto_confirm:n"],
+        "unsatisfied_rate": ratio(unsatisfied, confirms),
+        "satisfaction_rate": ratio(satisfied + basically, confirms),
     }
 
 
-def dept_asks_kpis(scope: Scope, row, hands) -> dict[str, Any]:
-    responded = hands.responded
+def dept_asks_kpis(conn, scope: Scope, period: Period, cases: _Cases) -> dict[str, Any]:
+    """Questions published (in the scope, created in the period), responded to (a hand of
+    the territory before the period end), completed; hands of the territory in the period
+    on any department question, and the micro-grids among them."""
+    c, h = t.case_t.c, t.history_t.c
+    hand = sa.and_(
+        h.trigger == "raise_hand", h.workflow_id == "raise_hand", h.case_tag == "dept_asks"
+    )
+    hands, micro = 0, set()
+    for actor_unit, n in conn.execute(
+        sa.select(h.actor_unit, sa.func.count())
+        .where(hand, _in(h.at, period))
+        .group_by(h.actor_unit)
+    ):
+        if scope.counts_hand(actor_unit):
+            hands += n
+            micro.add(actor_unit)
+    micro &= set(scope.microgrids)
+    responded = conn.execute(
+        sa.select(sa.func.count(sa.distinct(h.case_id)))
+        .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
+        .where(
+            hand,
+            scope.hands(h.actor_unit),
+            h.at < period.end,
+            _in(c.created_at, period),
+            scope.dept_asks(),
+        )
+    ).scalar_one()
+    dept = cases.dept
+    published = dept["created"]
+    completed = dept["completed:created_closed"]
     micro_total = len(scope.microgrids)
     return {
-        "published": row.published,
+        "published": published,
         "responded": responded,
-        "completed": row.completed,
-        "response_rate": ratio(responded, row.published),
-        "completion_rate": ratio(row.completed, row.published),
-        "hands": hands.hands,
-        "participating_microgrids": hands.micro,
+        "completed": completed,
+        "response_rate": ratio(responded, published),
+        "completion_rate": ratio(completed, published),
+        "hands": hands,
+        "participating_microgrids": len(micro),
         "microgrids": micro_total,
-        "participation_rate": ratio(hands.micro, micro_total),
+        "participation_rate": ratio(len(micro), micro_total),
     }
 
 
-def overdue_kpis(conn, now: datetime, directory, calendar) -> dict[str, Any]:
-    """The overdue league, from the late cases marked in ``gf_kpi_scope``."""
-    s = scope_t.c
+def overdue_kpis(late: dict, now: datetime, directory, calendar) -> dict[str, Any]:
+    """The overdue league, from the late cases of the case pass: by unit and by the
+    department owing the next move."""
     by_unit: dict[str | None, list] = {}
     by_dept: dict[str | None, list] = {}
-    for unit, dept, n, oldest in conn.execute(
-        sa.select(s.unit, s.dept, sa.func.count(), sa.func.min(s.due_at))
-        .where(s.late == 1)
-        .group_by(s.unit, s.dept)
-    ):
+    for (unit, dept), (n, oldest) in late.items():
         for key, into in ((unit, by_unit), (dept, by_dept)):
             if into is by_dept and key is None:
                 continue
@@ -776,7 +735,6 @@ def overdue_kpis(conn, now: datetime, directory, calendar) -> dict[str, Any]:
         out = []
         for uid, n, oldest in result.values():
             u = directory.units.get(uid) if uid else None
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
             out.append(
                 {
                     key: uid,

@@ -33,6 +33,15 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
         (8, 10, "states.open.lable", "unknown key 'lable' (did you mean 'label'?)"),
         (17, 5, "transitions[1].rolse", "unknown key 'rolse' (did you mean 'roles'?)"),
     ],
+    "bad_facets.yaml": [
+        (8, 3, "facets.tag", "unknown field 'directon' (did you mean 'direction'?)"),
+        (
+            9,
+            3,
+            "facets.party",
+            "field 'size' has type int; a party must be a unit or string field",
+        ),
+    ],
     "field_types.yaml": [
         (
             5,

@@ -217,6 +217,15 @@ class Transition(Strict):
         return [self.source] if isinstance(self.source, str) else list(self.source)
 
 
+class Facets(Strict):
+    """Data fields the engine also keeps in indexed columns of the case (and of each history
+    row, as they were at that step), so reports can group and filter by them without reading
+    the case data: ``{tag: direction, party: department}``."""
+
+    tag: Name | None = None  # a classifying field (string or enum), e.g. a direction
+    party: Name | None = None  # the unit a case is with, e.g. its department
+
+
 class Workflow(Strict):
     """A workflow definition: one YAML file."""
 
@@ -227,6 +236,7 @@ class Workflow(Strict):
     roles: dict[Name, Role] = {}
     fields: dict[Name, FieldDef] = {}
     title_field: Name | None = None  # which field is the case's display title
+    facets: Facets = Facets()  # fields kept in indexed case columns, for reports
     start_roles: list[str] = []  # who may start a case (empty: anyone in the directory)
     initial: Name | InitialChoice
     states: dict[Name, State]

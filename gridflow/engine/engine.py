@@ -133,6 +133,8 @@ class Engine(NoticesMixin, TimersMixin):
                     wf.file,
                     now,
                 )
+            facets = {w.id: w.definition.facets for w in loaded.values()}
+            self.store.fill_facets(conn, {k: (f.tag, f.party) for k, f in facets.items()})
         for wf in loaded.values():
             self._revisions[(wf.id, wf.revision)] = wf
         self.workflows = loaded
@@ -273,9 +275,11 @@ class Engine(NoticesMixin, TimersMixin):
         title = str(values.get(d.title_field) or "") if d.title_field else ""
         parent_id, group, parent_trigger = parent or (None, None, None)
         initial = d.initial_for(values)
+        facets = wf.facet_columns(values)
         case_id = self.store.insert_case(
             conn,
             dict(
+                **facets,
                 workflow_id=wf.id,
                 revision=wf.revision,
                 state=initial,
@@ -306,6 +310,10 @@ class Engine(NoticesMixin, TimersMixin):
                 comment=comment,
                 payload=data or None,
                 at=now,
+                workflow_id=wf.id,
+                case_tag=facets["tag"],
+                case_unit=unit,
+                case_party=facets["party"],
             ),
         )
         view = CaseView(case_id, initial, 1, values, unit, now, parent_id)
@@ -464,6 +472,7 @@ class Engine(NoticesMixin, TimersMixin):
         as written, or None when spawned cases may have changed it since."""
         seq = row.version + 1
         data = decision.data
+        facets = wf.facet_columns(data)
         values: dict[str, Any] = dict(
             state=decision.dest,
             version=seq,
@@ -471,6 +480,7 @@ class Engine(NoticesMixin, TimersMixin):
             updated_at=now,
             entered_at=now,
             closed_at=now if decision.final else None,
+            **facets,
         )
         if decision.final:
             values["work_seconds"] = self.calendar.working_seconds(row.created_at, now)
@@ -511,6 +521,10 @@ class Engine(NoticesMixin, TimersMixin):
                 elapsed_s=self.calendar.working_seconds(row.entered_at or row.created_at, now),
                 due_at=row.due_at,
                 late_s=late_seconds(row, now, self.calendar),
+                workflow_id=row.workflow_id,
+                case_tag=facets["tag"],
+                case_unit=row.unit,
+                case_party=facets["party"],
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
@@ -665,6 +679,10 @@ class Engine(NoticesMixin, TimersMixin):
                 comment=comment,
                 at=now,
                 late_by=late_by,
+                workflow_id=row.workflow_id,
+                case_tag=row.tag,
+                case_unit=row.unit,
+                case_party=row.party,
             ),
         )
         return seq

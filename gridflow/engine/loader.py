@@ -323,6 +323,23 @@ class _GraphChecker:
                 ("title_field",),
                 f"unknown field {wf.title_field!r}" + did_you_mean(wf.title_field, self.fields),
             )
+        facet_types = {"tag": ("string", "enum"), "party": ("unit", "string")}
+        for facet, field_name in wf.facets:
+            if field_name is None:
+                continue
+            spec = wf.fields.get(field_name)
+            if spec is None:
+                self.error(
+                    ("facets", facet),
+                    f"unknown field {field_name!r}" + did_you_mean(field_name, self.fields),
+                )
+            elif spec.type not in facet_types[facet]:
+                self.error(
+                    ("facets", facet),
+                    f"field {field_name!r} has type {spec.type}; a {facet} must be a "
+                    + " or ".join(facet_types[facet])
+                    + " field",
+                )
         for name, spec in wf.fields.items():
             self._check_field(name, spec)
         for j, role in enumerate(wf.start_roles):

@@ -92,6 +92,10 @@ class _Binding:
         self.state, self.context, self.allowed, self.taken = state, context, allowed, None
 
 
+def _facet(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
 class CompiledWorkflow:
     """A validated workflow with compiled guards and its ``transitions`` machine."""
 
@@ -119,7 +123,16 @@ class CompiledWorkflow:
                 self._by_source.setdefault((s, t.trigger), []).append(t)
         self.needs_children = any("children" in e.names for e in self._expressions())
         self.needs_sla = any("sla" in e.names for e in self._expressions())
+        self._facets = (definition.facets.tag, definition.facets.party)
         self.machine = self._build_machine()
+
+    def facet_columns(self, data: Mapping[str, Any]) -> dict[str, str | None]:
+        """The case's ``tag`` and ``party`` columns for ``data`` (see ``facets``)."""
+        tag, party = self._facets
+        return {
+            "tag": _facet(data.get(tag)) if tag else None,
+            "party": _facet(data.get(party)) if party else None,
+        }
 
     def _expressions(self):
         for t in self.transitions:

@@ -27,6 +27,7 @@ from gridflow.engine import tables as t
 from gridflow.engine.errors import GridflowError
 
 BUSY_TIMEOUT_MS = 30_000
+FACETS_PENDING = "facets_pending"  # gf_meta key: facet columns to fill after an upgrade
 _STARTUP_LOCK = 0x67726466  # PostgreSQL advisory lock key ("grdf"), see Store._take_turns
 
 
@@ -280,11 +281,62 @@ class Store:
                 conn.execute(
                     t.meta_t.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
                 )
+            elif int(row[0]) == 1:
+                self._upgrade_1_to_2(conn)
             elif int(row[0]) != t.SCHEMA_VERSION:
                 raise GridflowError(
                     f"database {self.safe_url} has schema version {row[0]}; this gridflow "
                     f"uses {t.SCHEMA_VERSION}"
                 )
+
+    def _upgrade_1_to_2(self, conn) -> None:
+        """Schema 1 → 2: the facet columns and the report indexes. The history rows get
+        their case's workflow and unit here; the facet values need the workflows' ``facets``,
+        so they are filled by :meth:`fill_facets` once the engine has loaded them (marked
+        pending in ``gf_meta`` until then)."""
+        for table, names in (
+            ("gf_case", ("tag", "party")),
+            ("gf_history", ("workflow_id", "case_tag", "case_unit", "case_party")),
+        ):
+            for name in names:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} VARCHAR"))
+        conn.execute(
+            sa.text(
+                "UPDATE gf_history SET (workflow_id, case_unit) = "
+                "(SELECT c.workflow_id, c.unit FROM gf_case c WHERE c.id = gf_history.case_id)"
+            )
+        )
+        for index in (*t.case_t.indexes, *t.history_t.indexes):
+            index.create(conn, checkfirst=True)
+        conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="2"))
+        conn.execute(t.meta_t.insert().values(key=FACETS_PENDING, value="1"))
+
+    def fill_facets(self, conn, facets: dict[str, tuple[str | None, str | None]]) -> None:
+        """After an upgrade from schema 1: each case's ``tag``/``party`` from its data (by
+        ``facets``: workflow id → (tag field, party field)), copied to its history rows
+        (as the case is now: the values at each past step are not known). Once."""
+        m = t.meta_t
+        if conn.execute(sa.select(m.c.value).where(m.c.key == FACETS_PENDING)).first() is None:
+            return
+        c = t.case_t.c
+        for workflow_id, (tag, party) in facets.items():
+            if not (tag or party):
+                continue
+            conn.execute(
+                t.case_t.update()
+                .where(c.workflow_id == workflow_id)
+                .values(
+                    tag=c.data[tag].as_string() if tag else None,
+                    party=c.data[party].as_string() if party else None,
+                )
+            )
+        conn.execute(
+            sa.text(
+                "UPDATE gf_history SET (case_tag, case_party) = "
+                "(SELECT c.tag, c.party FROM gf_case c WHERE c.id = gf_history.case_id)"
+            )
+        )
+        conn.execute(m.delete().where(m.c.key == FACETS_PENDING))
 
     def dispose(self) -> None:
         """Close every thread's held connection and the pool's."""

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: case facets (tag, party) on cases and history rows, report indexes
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -70,7 +70,13 @@ class CaseRow(SQLModel, table=True):
         sa.Index("ix_gf_case_unit_path", "unit_path"),
         sa.Index("ix_gf_case_parent", "parent_id", "spawn_group"),
         sa.Index("ix_gf_case_due", "due_at"),
-    )
+        # the KPI report's case pass reads this index alone, grouped in its order
+        sa.Index(
+            "ix_gf_case_kpi",
+            "workflow_id", "tag", "unit", "party", "state", "created_at", "closed_at",
+            "entered_at", "work_seconds", "clock", "due_at", "paused_at", "paused_remaining",
+        ),
+    )  # fmt: skip
     id: int | None = Field(default=None, primary_key=True)
     workflow_id: str
     revision: int
@@ -80,6 +86,8 @@ class CaseRow(SQLModel, table=True):
     data: dict = _json()
     unit: str | None = None
     unit_path: str | None = None  # materialised org path, for subtree queries
+    tag: str | None = None  # the workflow's ``facets.tag`` field (e.g. direction)
+    party: str | None = None  # the workflow's ``facets.party`` field (e.g. department)
     created_by: str | None = None
     parent_id: int | None = None
     spawn_group: int | None = None  # the parent history seq that spawned this case
@@ -99,9 +107,18 @@ class CaseRow(SQLModel, table=True):
 
 
 class HistoryRow(SQLModel, table=True):
-    """Append-only: one row per accepted event (and per system note)."""
+    """Append-only: one row per accepted event (and per system note). ``workflow_id``,
+    ``case_tag``, ``case_unit`` and ``case_party`` are the case's, as the step left it: the
+    KPI report counts steps from its covering index without reading cases."""
 
     __tablename__ = "gf_history"
+    __table_args__ = (
+        sa.Index(
+            "ix_gf_history_kpi",
+            "trigger", "workflow_id", "case_tag", "case_unit", "case_party", "at",
+            "from_state", "to_state", "elapsed_s", "due_at", "late_s", "actor_unit", "case_id",
+        ),
+    )  # fmt: skip
     case_id: int = Field(primary_key=True)
     seq: int = Field(primary_key=True)
     trigger: str
@@ -117,6 +134,10 @@ class HistoryRow(SQLModel, table=True):
     elapsed_s: float | None = None  # working seconds spent in ``from_state``
     due_at: datetime | None = _time()  # the clock's deadline in force at this step
     late_s: float | None = None  # working seconds past ``due_at`` (None: on time / no clock)
+    workflow_id: str | None = None
+    case_tag: str | None = None
+    case_unit: str | None = None
+    case_party: str | None = None
 
 
 class TimerRow(SQLModel, table=True):
