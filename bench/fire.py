@@ -81,6 +81,9 @@ def _event_values(i: int, version: int, now) -> tuple[dict, dict]:
         due_provisional=False,
         paused_at=None,
         paused_remaining=None,
+        tag=None,
+        party=None,
+        grade=None,
     )
     hist = dict(
         seq=version + 1,
@@ -97,6 +100,11 @@ def _event_values(i: int, version: int, now) -> tuple[dict, dict]:
         elapsed_s=0.01,
         due_at=None,
         late_s=None,
+        workflow_id="bench_loop",
+        case_tag=None,
+        case_unit=None,
+        case_party=None,
+        case_grade=None,
     )
     return case, hist
 

@@ -40,7 +40,7 @@ PROTO_DAYS = 30
 WEEKS = 52
 FMT = "%Y-%m-%d %H:%M:%S.%f"
 CHUNK = 20_000  # families per transaction
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: schema 2 (facet columns)
 
 
 # ---- columns ----------------------------------------------------------------------------

@@ -264,18 +264,21 @@ class Scope:
     def _units_sql(self, col):
         return sa.true() if self.units is None else col.in_(sorted(self.units))
 
-    def _owns_sql(self):
+    def owns_sql(self, unit_col=None, party_col=None):
+        """:meth:`owns` in SQL: over the case columns, or the given (history) columns."""
         c = t.case_t.c
+        unit_col = c.unit if unit_col is None else unit_col
+        party_col = c.party if party_col is None else party_col
         if self.unit is None:
             return sa.true()
-        return c.party == self.unit if self.is_department else self._units_sql(c.unit)
+        return party_col == self.unit if self.is_department else self._units_sql(unit_col)
 
     def four_list(self):
-        return sa.and_(t.case_t.c.workflow_id == "four_list", self._owns_sql())
+        return sa.and_(t.case_t.c.workflow_id == "four_list", self.owns_sql())
 
     def grid_asks(self):
         c = t.case_t.c
-        return sa.and_(c.workflow_id == "raise_hand", c.tag == "grid_asks", self._owns_sql())
+        return sa.and_(c.workflow_id == "raise_hand", c.tag == "grid_asks", self.owns_sql())
 
     def dept_asks(self):
         """Questions published in the subtree, or by a unit (or department) above it."""
@@ -547,14 +550,14 @@ def _case_pass(conn, scope: Scope, period: Period, now: datetime) -> _Cases:
 
 
 def _step_pass(conn, scope: Scope, period: Period) -> dict[str, _Sums]:
-    """Every step counter, grouped by (trigger, workflow, the case's tag, unit and party at
-    the step) — the order of the ``ix_gf_history_kpi`` index, which holds every column read —
-    then summed per trigger over the four-list (``four``) and grid-question (``grid``)
-    groups of the scope. The satisfaction of confirmations is read from their payloads."""
+    """Every step counter, grouped by (trigger, workflow, the case's tag, unit, party and
+    grade at the step) — the order of the ``ix_gf_history_kpi`` index, which holds every
+    column read — then summed per trigger over the four-list (``four``) and grid-question
+    (``grid``) groups of the scope; a confirmation's satisfaction is its grade."""
     h = t.history_t.c
     at_in = _in(h.at, period)
     clocked = sa.and_(h.from_state.in_(ANSWER_CLOCK_STATES), _in(h.due_at, period))
-    keys = (h.trigger, h.workflow_id, h.case_tag, h.case_unit, h.case_party)
+    keys = (h.trigger, h.workflow_id, h.case_tag, h.case_unit, h.case_party, h.case_grade)
     rows = conn.execute(
         sa.select(
             *keys,
@@ -563,15 +566,12 @@ def _step_pass(conn, scope: Scope, period: Period) -> dict[str, _Sums]:
             _c(sa.and_(at_in, h.elapsed_s <= SIGN_LIMIT_S)).label("fast"),
             _c(clocked).label("clocked"),
             _c(sa.and_(clocked, h.late_s.is_(None))).label("on_time"),
-            sa.func.count(sa.distinct(h.case_id))
-            .filter(sa.and_(h.trigger == "answer", at_in))
-            .label("cases"),
         )
         .where(h.trigger.in_(_STEP_TRIGGERS))
         .group_by(*keys)
     )
     out = {"four": _Sums(), "grid": _Sums()}
-    names = ("n", "escalated", "fast", "clocked", "on_time", "cases")
+    names = ("n", "escalated", "fast", "clocked", "on_time")
     for r in rows:
         if r.workflow_id == "four_list" and scope.owns(r.case_unit, r.case_party):
             out["four"].add(r, *names, prefix=f"{r.trigger}:")
@@ -581,19 +581,18 @@ def _step_pass(conn, scope: Scope, period: Period) -> dict[str, _Sums]:
             and scope.owns(r.case_unit, r.case_party)
         ):
             out["grid"].add(r, *names, prefix=f"{r.trigger}:")
-    sat = h.payload["satisfaction"].as_string()
-    for case_unit, case_party, value, n in conn.execute(
-        sa.select(h.case_unit, h.case_party, sat, sa.func.count())
-        .where(
-            h.trigger == "confirm",
+            if r.trigger == "confirm":
+                out["grid"][f"satisfaction:{r.case_grade}"] += r.n
+    # questions answered: each once, however often (or by how many departments) answered
+    out["grid"]["answered"] = conn.execute(
+        sa.select(sa.func.count(sa.distinct(h.case_id))).where(
+            h.trigger == "answer",
             h.workflow_id == "raise_hand",
             h.case_tag == "grid_asks",
             at_in,
+            scope.owns_sql(h.case_unit, h.case_party),
         )
-        .group_by(h.case_unit, h.case_party, sat)
-    ):
-        if scope.owns(case_unit, case_party):
-            out["grid"][f"satisfaction:{value}"] += n
+    ).scalar_one()
     return out
 
 
@@ -644,7 +643,7 @@ def grid_asks_kpis(cases: _Cases, steps) -> dict[str, Any]:
     unsatisfied = s["satisfaction:unsatisfied"]
     return {
         "raised": grid["created"],
-        "answered": s["answer:cases"],
+        "answered": s["answered"],
         "answer_deadlines": deadlines,
         "answers_on_time": on_time,
         "answers_late": met_or_missed - on_time,

@@ -220,10 +220,11 @@ class Transition(Strict):
 class Facets(Strict):
     """Data fields the engine also keeps in indexed columns of the case (and of each history
     row, as they were at that step), so reports can group and filter by them without reading
-    the case data: ``{tag: direction, party: department}``."""
+    the case data: ``{tag: direction, party: department, grade: satisfaction}``."""
 
     tag: Name | None = None  # a classifying field (string or enum), e.g. a direction
     party: Name | None = None  # the unit a case is with, e.g. its department
+    grade: Name | None = None  # an assessment (enum or string), e.g. a satisfaction rating
 
 
 class Workflow(Strict):

@@ -134,7 +134,7 @@ class Engine(NoticesMixin, TimersMixin):
                     now,
                 )
             facets = {w.id: w.definition.facets for w in loaded.values()}
-            self.store.fill_facets(conn, {k: (f.tag, f.party) for k, f in facets.items()})
+            self.store.fill_facets(conn, facets)
         for wf in loaded.values():
             self._revisions[(wf.id, wf.revision)] = wf
         self.workflows = loaded
@@ -314,6 +314,7 @@ class Engine(NoticesMixin, TimersMixin):
                 case_tag=facets["tag"],
                 case_unit=unit,
                 case_party=facets["party"],
+                case_grade=facets["grade"],
             ),
         )
         view = CaseView(case_id, initial, 1, values, unit, now, parent_id)
@@ -525,6 +526,7 @@ class Engine(NoticesMixin, TimersMixin):
                 case_tag=facets["tag"],
                 case_unit=row.unit,
                 case_party=facets["party"],
+                case_grade=facets["grade"],
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
@@ -683,6 +685,7 @@ class Engine(NoticesMixin, TimersMixin):
                 case_tag=row.tag,
                 case_unit=row.unit,
                 case_party=row.party,
+                case_grade=row.grade,
             ),
         )
         return seq

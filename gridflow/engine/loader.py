@@ -323,7 +323,11 @@ class _GraphChecker:
                 ("title_field",),
                 f"unknown field {wf.title_field!r}" + did_you_mean(wf.title_field, self.fields),
             )
-        facet_types = {"tag": ("string", "enum"), "party": ("unit", "string")}
+        facet_types = {
+            "tag": ("string", "enum"),
+            "party": ("unit", "string"),
+            "grade": ("enum", "string"),
+        }
         for facet, field_name in wf.facets:
             if field_name is None:
                 continue

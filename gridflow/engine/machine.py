@@ -123,16 +123,12 @@ class CompiledWorkflow:
                 self._by_source.setdefault((s, t.trigger), []).append(t)
         self.needs_children = any("children" in e.names for e in self._expressions())
         self.needs_sla = any("sla" in e.names for e in self._expressions())
-        self._facets = (definition.facets.tag, definition.facets.party)
+        self._facets = tuple(definition.facets)  # (("tag", field or None), …)
         self.machine = self._build_machine()
 
     def facet_columns(self, data: Mapping[str, Any]) -> dict[str, str | None]:
-        """The case's ``tag`` and ``party`` columns for ``data`` (see ``facets``)."""
-        tag, party = self._facets
-        return {
-            "tag": _facet(data.get(tag)) if tag else None,
-            "party": _facet(data.get(party)) if party else None,
-        }
+        """The case's ``tag``, ``party`` and ``grade`` columns for ``data`` (see ``facets``)."""
+        return {name: _facet(data.get(f)) if f else None for name, f in self._facets}
 
     def _expressions(self):
         for t in self.transitions:

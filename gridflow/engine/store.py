@@ -295,8 +295,8 @@ class Store:
         so they are filled by :meth:`fill_facets` once the engine has loaded them (marked
         pending in ``gf_meta`` until then)."""
         for table, names in (
-            ("gf_case", ("tag", "party")),
-            ("gf_history", ("workflow_id", "case_tag", "case_unit", "case_party")),
+            ("gf_case", ("tag", "party", "grade")),
+            ("gf_history", ("workflow_id", "case_tag", "case_unit", "case_party", "case_grade")),
         ):
             for name in names:
                 conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} VARCHAR"))
@@ -311,29 +311,22 @@ class Store:
         conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="2"))
         conn.execute(t.meta_t.insert().values(key=FACETS_PENDING, value="1"))
 
-    def fill_facets(self, conn, facets: dict[str, tuple[str | None, str | None]]) -> None:
-        """After an upgrade from schema 1: each case's ``tag``/``party`` from its data (by
-        ``facets``: workflow id → (tag field, party field)), copied to its history rows
-        (as the case is now: the values at each past step are not known). Once."""
+    def fill_facets(self, conn, facets: dict[str, Any]) -> None:
+        """After an upgrade from schema 1: each case's facet columns from its data (by
+        ``facets``: workflow id → its ``Facets``), copied to its history rows (as the case is
+        now: the values at each past step are not known). Once."""
         m = t.meta_t
         if conn.execute(sa.select(m.c.value).where(m.c.key == FACETS_PENDING)).first() is None:
             return
         c = t.case_t.c
-        for workflow_id, (tag, party) in facets.items():
-            if not (tag or party):
-                continue
-            conn.execute(
-                t.case_t.update()
-                .where(c.workflow_id == workflow_id)
-                .values(
-                    tag=c.data[tag].as_string() if tag else None,
-                    party=c.data[party].as_string() if party else None,
-                )
-            )
+        for workflow_id, fields in facets.items():
+            values = {name: c.data[f].as_string() for name, f in fields if f}
+            if values:
+                conn.execute(t.case_t.update().where(c.workflow_id == workflow_id).values(values))
         conn.execute(
             sa.text(
-                "UPDATE gf_history SET (case_tag, case_party) = "
-                "(SELECT c.tag, c.party FROM gf_case c WHERE c.id = gf_history.case_id)"
+                "UPDATE gf_history SET (case_tag, case_party, case_grade) = (SELECT c.tag, "
+                "c.party, c.grade FROM gf_case c WHERE c.id = gf_history.case_id)"
             )
         )
         conn.execute(m.delete().where(m.c.key == FACETS_PENDING))

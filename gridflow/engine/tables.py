@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # 2: case facets (tag, party) on cases and history rows, report indexes
+SCHEMA_VERSION = 2  # 2: case facets (tag, party, grade) on cases and history, report indexes
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -88,6 +88,7 @@ class CaseRow(SQLModel, table=True):
     unit_path: str | None = None  # materialised org path, for subtree queries
     tag: str | None = None  # the workflow's ``facets.tag`` field (e.g. direction)
     party: str | None = None  # the workflow's ``facets.party`` field (e.g. department)
+    grade: str | None = None  # the workflow's ``facets.grade`` field (e.g. satisfaction)
     created_by: str | None = None
     parent_id: int | None = None
     spawn_group: int | None = None  # the parent history seq that spawned this case
@@ -108,14 +109,14 @@ class CaseRow(SQLModel, table=True):
 
 class HistoryRow(SQLModel, table=True):
     """Append-only: one row per accepted event (and per system note). ``workflow_id``,
-    ``case_tag``, ``case_unit`` and ``case_party`` are the case's, as the step left it: the
-    KPI report counts steps from its covering index without reading cases."""
+    ``case_unit`` and the ``case_*`` facets are the case's, as the step left it: the KPI
+    report counts steps from its covering index without reading cases."""
 
     __tablename__ = "gf_history"
     __table_args__ = (
         sa.Index(
             "ix_gf_history_kpi",
-            "trigger", "workflow_id", "case_tag", "case_unit", "case_party", "at",
+            "trigger", "workflow_id", "case_tag", "case_unit", "case_party", "case_grade", "at",
             "from_state", "to_state", "elapsed_s", "due_at", "late_s", "actor_unit", "case_id",
         ),
     )  # fmt: skip
@@ -138,6 +139,7 @@ class HistoryRow(SQLModel, table=True):
     case_tag: str | None = None
     case_unit: str | None = None
     case_party: str | None = None
+    case_grade: str | None = None
 
 
 class TimerRow(SQLModel, table=True):
