@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -345,10 +346,13 @@ def _utc(value) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def percentile(conn, column, where, *, dialect: str, frac: tuple[int, int] = P90) -> float | None:
+def percentile(
+    conn, column, where, *, dialect: str, frac: tuple[int, int] = P90, n: int | None = None
+) -> float | None:
     """The continuous percentile (PostgreSQL's ``percentile_cont``) of ``column`` over rows
-    matching ``where``. SQLite: a count, then the two neighbouring values at the rank (ORDER BY
-    … LIMIT 2 OFFSET k) and linear interpolation — the same number ``percentile_cont`` gives."""
+    matching ``where``. SQLite: a count (or ``n``, the number of such rows with a value, when
+    known), then the two neighbouring values at the rank (ORDER BY … LIMIT 2 OFFSET k) and
+    linear interpolation — the same number ``percentile_cont`` gives."""
     num, den = frac
     if dialect == "postgresql":
         value = conn.execute(
@@ -357,7 +361,8 @@ def percentile(conn, column, where, *, dialect: str, frac: tuple[int, int] = P90
             )
         ).scalar()
         return None if value is None else float(value)
-    n = conn.execute(sa.select(sa.func.count()).where(where, column.is_not(None))).scalar_one()
+    if n is None:
+        n = conn.execute(sa.select(sa.func.count()).where(where, column.is_not(None))).scalar_one()
     if not n:
         return None
     k, rem = divmod((n - 1) * num, den)
@@ -422,26 +427,29 @@ def compute(
     KPI group.
 
     Two grouped passes, each over one covering index and in its order (no sort, no join, no
-    JSON): the cases by (workflow, tag, unit, party, state), the counted steps by (trigger,
-    workflow, the case's tag, unit and party at that step); the scope is applied to the
-    groups in Python. Small queries add the rest: satisfaction (confirm steps' payload), the
-    hands, the questions responded to, and the percentile."""
+    JSON), run at once in two threads on one snapshot (:meth:`Store.snapshot_pair`): the
+    cases by (workflow, tag, unit, party, state), the counted steps by (trigger, workflow,
+    the case's tag, unit, party and grade at that step); the scope is applied to the groups
+    in Python. Small queries add the rest: the answers, the hands, the questions responded
+    to, and the percentile."""
     now = (now or engine.now()).astimezone(UTC)
     tick = progress or (lambda _step: None)
     directory = engine.directory
     scope = Scope.of(directory, unit)
     dialect = engine.store.dialect
-    with engine.store.read() as conn:
+    # the two passes at once, one per core, on two transactions that see the same state
+    with engine.store.snapshot_pair() as (conn, other), ThreadPoolExecutor(1) as worker:
+        steps_done = worker.submit(_step_pass, other, scope, period)
         cases = _case_pass(conn, scope, period, now)
-        steps = _step_pass(conn, scope, period)
-        four = four_list_kpis(conn, scope, period, dialect, cases, steps)
-        tick("four_list")
-        grid = grid_asks_kpis(cases, steps)
-        tick("grid_asks")
         dept = dept_asks_kpis(conn, scope, period, cases)
-        tick("dept_asks")
-        overdue = overdue_kpis(cases.late, now, directory, engine.calendar)
-        tick("overdue")
+        steps = steps_done.result()
+        four = four_list_kpis(conn, scope, period, dialect, cases, steps)
+    tick("four_list")
+    grid = grid_asks_kpis(cases, steps)
+    tick("grid_asks")
+    tick("dept_asks")
+    overdue = overdue_kpis(cases.late, now, directory, engine.calendar)
+    tick("overdue")
     u = directory.units.get(unit) if unit else None
     return {
         "unit": unit,
@@ -550,56 +558,61 @@ def _case_pass(conn, scope: Scope, period: Period, now: datetime) -> _Cases:
 
 
 def _step_pass(conn, scope: Scope, period: Period) -> dict[str, _Sums]:
-    """Every step counter, grouped by (trigger, workflow, the case's tag, unit, party and
-    grade at the step) — the order of the ``ix_gf_history_kpi`` index, which holds every
-    column read — then summed per trigger over the four-list (``four``) and grid-question
-    (``grid``) groups of the scope; a confirmation's satisfaction is its grade."""
+    """Every step counter. The steps of the period, grouped by (trigger, workflow, the case's
+    tag, unit, party and grade at the step) — the order of the ``ix_gf_history_kpi`` index,
+    which holds every column read — summed per trigger over the four-list (``four``) and
+    grid-question (``grid``) groups of the scope (a confirmation's satisfaction is its grade);
+    then the answers: deadlines met or missed in the period, and the questions answered."""
     h = t.history_t.c
     at_in = _in(h.at, period)
-    clocked = sa.and_(h.from_state.in_(ANSWER_CLOCK_STATES), _in(h.due_at, period))
     keys = (h.trigger, h.workflow_id, h.case_tag, h.case_unit, h.case_party, h.case_grade)
     rows = conn.execute(
         sa.select(
             *keys,
-            _c(at_in).label("n"),
-            _c(sa.and_(at_in, h.to_state == "escalated")).label("escalated"),
-            _c(sa.and_(at_in, h.elapsed_s <= SIGN_LIMIT_S)).label("fast"),
-            _c(clocked).label("clocked"),
-            _c(sa.and_(clocked, h.late_s.is_(None))).label("on_time"),
+            sa.func.count().label("n"),
+            _c(h.to_state == "escalated").label("escalated"),
+            _c(h.elapsed_s <= SIGN_LIMIT_S).label("fast"),
         )
-        .where(h.trigger.in_(_STEP_TRIGGERS))
+        .where(h.trigger.in_(_STEP_TRIGGERS), at_in)
         .group_by(*keys)
     )
     out = {"four": _Sums(), "grid": _Sums()}
-    names = ("n", "escalated", "fast", "clocked", "on_time")
     for r in rows:
         if r.workflow_id == "four_list" and scope.owns(r.case_unit, r.case_party):
-            out["four"].add(r, *names, prefix=f"{r.trigger}:")
+            out["four"].add(r, "n", "escalated", "fast", prefix=f"{r.trigger}:")
         elif (
             r.workflow_id == "raise_hand"
             and r.case_tag == "grid_asks"
             and scope.owns(r.case_unit, r.case_party)
         ):
-            out["grid"].add(r, *names, prefix=f"{r.trigger}:")
+            out["grid"].add(r, "n", "escalated", "fast", prefix=f"{r.trigger}:")
             if r.trigger == "confirm":
                 out["grid"][f"satisfaction:{r.case_grade}"] += r.n
-    # questions answered: each once, however often (or by how many departments) answered
-    out["grid"]["answered"] = conn.execute(
-        sa.select(sa.func.count(sa.distinct(h.case_id))).where(
+    # answers: per deadline in force that fell due in the period (whenever answered); each
+    # question answered in the period counted once, however often (or by whom) answered
+    clocked = sa.and_(h.from_state.in_(ANSWER_CLOCK_STATES), _in(h.due_at, period))
+    answers = conn.execute(
+        sa.select(
+            _c(clocked).label("clocked"),
+            _c(sa.and_(clocked, h.late_s.is_(None))).label("on_time"),
+            sa.func.count(sa.distinct(h.case_id)).filter(at_in).label("answered"),
+        ).where(
             h.trigger == "answer",
             h.workflow_id == "raise_hand",
             h.case_tag == "grid_asks",
-            at_in,
             scope.owns_sql(h.case_unit, h.case_party),
         )
-    ).scalar_one()
+    ).one()
+    out["grid"].add(answers, "clocked", "on_time", "answered")
     return out
 
 
 def four_list_kpis(conn, scope: Scope, period: Period, dialect, cases: _Cases, steps) -> dict:
     c, s, four = t.case_t.c, steps["four"], cases.four
     written_off_in = sa.and_(scope.four_list(), c.state == "written_off", _in(c.closed_at, period))
-    p90 = percentile(conn, c.work_seconds, written_off_in, dialect=dialect)
+    p90 = percentile(
+        conn, c.work_seconds, written_off_in, dialect=dialect, n=four["written_off:work_n"]
+    )
     listed = four["created"]
     written_off_of_listed = four["written_off:created_closed"]
     dropped = four["rejected:created_closed"] + four["merged:created_closed"]
@@ -635,7 +648,7 @@ def four_list_kpis(conn, scope: Scope, period: Period, dialect, cases: _Cases, s
 def grid_asks_kpis(cases: _Cases, steps) -> dict[str, Any]:
     s, grid = steps["grid"], cases.grid
     missed_open = grid["missed_open"]
-    met_or_missed, on_time = s["answer:clocked"], s["answer:on_time"]
+    met_or_missed, on_time = s["clocked"], s["on_time"]
     deadlines = met_or_missed + missed_open
     dispatches = sum(s[f"{trigger}:n"] for trigger in DISPATCH_TRIGGERS)
     returns, confirms = s["return:n"], s["confirm:n"]
@@ -675,7 +688,7 @@ def dept_asks_kpis(conn, scope: Scope, period: Period, cases: _Cases) -> dict[st
     """Questions published (in the scope, created in the period), responded to (a hand of
     the territory before the period end), completed; hands of the territory in the period
     on any department question, and the micro-grids among them."""
-    c, h = t.case_t.c, t.history_t.c
+    h = t.history_t.c
     hand = sa.and_(
         h.trigger == "raise_hand", h.workflow_id == "raise_hand", h.case_tag == "dept_asks"
     )
@@ -689,7 +702,8 @@ def dept_asks_kpis(conn, scope: Scope, period: Period, cases: _Cases) -> dict[st
             hands += n
             micro.add(actor_unit)
     micro &= set(scope.microgrids)
-    responded = conn.execute(
+    c = t.case_t.c
+    responded = conn.execute(  # from the hands' index entries, each joined to its case
         sa.select(sa.func.count(sa.distinct(h.case_id)))
         .select_from(t.history_t.join(t.case_t, c.id == h.case_id))
         .where(

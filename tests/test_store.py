@@ -264,3 +264,45 @@ def test_find_by_workflow_state_unit_subtree_and_text(find_engine, clock):
     assert ids(text="police", unit="b") == []
     assert ids(limit=2) == everything[:2]
     assert ids(limit=2, offset=2) == everything[2:4]
+
+
+# ---- one snapshot for two readers ---------------------------------------------------------------
+def _meta_count(conn) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(t.meta_t)).scalar_one()
+
+
+def test_snapshot_pair_readers_see_one_state_while_a_writer_commits(store):
+    """A writer commits as fast as it can; every pair of readers agrees on what it sees, and
+    neither sees what was committed after the pair was taken."""
+    import threading
+
+    stop, errors = threading.Event(), []
+
+    def write() -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                with store.write() as conn:
+                    conn.execute(t.meta_t.insert().values(key=f"w{i}", value="x"))
+                i += 1
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for i in range(40):
+            with store.snapshot_pair() as (a, b):
+                first = _meta_count(a)
+                with store.write() as conn:  # committed after the pair was taken
+                    conn.execute(t.meta_t.insert().values(key=f"p{i}", value="x"))
+                with store.read() as fresh:
+                    assert _meta_count(fresh) > first
+                assert _meta_count(b) == first
+                assert _meta_count(a) == first  # still: a snapshot, not statement by statement
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+    with store.read() as conn:
+        assert _meta_count(conn) > 40 + 1  # the writer committed too

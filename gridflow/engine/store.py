@@ -226,6 +226,35 @@ class Store:
                 _begin(conn, begin)
             yield conn
 
+    @contextmanager
+    def snapshot_pair(self) -> Iterator[tuple[sa.Connection, sa.Connection]]:
+        """Two read transactions that see the same database state, for two threads to read
+        at once (a report's passes, one per core). SQLite: both snapshots are taken while a
+        third connection holds the write lock, so no commit can fall between them (writers
+        wait a moment; WAL readers never do). PostgreSQL: REPEATABLE READ, the second
+        transaction importing the first one's exported snapshot."""
+        with self._connect() as a, self._connect() as b:
+            if self.is_sqlite:
+                with self._connect() as gate, gate.begin():
+                    _begin(gate, "BEGIN IMMEDIATE")
+                    for conn in (a, b):
+                        conn.begin()
+                        _begin(conn, "BEGIN")
+                        conn.exec_driver_sql("SELECT count(*) FROM gf_meta").scalar()
+                    gate.rollback()  # nothing written: let writers go on
+            else:
+                a.begin()
+                a.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                snapshot = a.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+                b.begin()
+                b.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                b.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            try:
+                yield a, b
+            finally:
+                a.rollback()
+                b.rollback()
+
     def _held_connection(self) -> sa.Connection | None:
         """This thread's connection, opened on first use; None while it is in a transaction
         (a nested one gets its own connection). A thread's connection goes back to the pool
