@@ -583,3 +583,14 @@ def test_no_period_means_this_year_so_far():
 def test_bad_periods_say_what_is_wrong(kw, says):
     with pytest.raises(PeriodError, match=says):
         Period.parse(**kw)
+
+
+def test_an_in_memory_database_reports_too():
+    """One connection per thread (``sqlite://``): the two passes run one after the other."""
+    from gridflow.engine.engine import Engine
+
+    engine = Engine("sqlite://", clock=lambda: datetime(2026, 3, 2, 2, tzinfo=UTC))
+    engine.start("raise_hand", actor="wannan-r1.chief", data={"title": "x"})
+    out = compute(engine, unit="fenglin", period=Q1)
+    assert out["grid_asks"]["raised"] == 1
+    engine.close()

@@ -232,7 +232,12 @@ class Store:
         at once (a report's passes, one per core). SQLite: both snapshots are taken while a
         third connection holds the write lock, so no commit can fall between them (writers
         wait a moment; WAL readers never do). PostgreSQL: REPEATABLE READ, the second
-        transaction importing the first one's exported snapshot."""
+        transaction importing the first one's exported snapshot. An in-memory SQLite
+        database (one connection per thread) gives the same transaction twice."""
+        if self.is_sqlite and _in_memory(self.url):
+            with self.read() as conn:
+                yield conn, conn
+            return
         with self._connect() as a, self._connect() as b:
             if self.is_sqlite:
                 with self._connect() as gate, gate.begin():
