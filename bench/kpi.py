@@ -77,44 +77,48 @@ def _report(engine, unit: str, period, as_of: datetime) -> tuple[float, dict]:
     return time.perf_counter() - t, out
 
 
-def statements(engine, unit: str, period, as_of: datetime, top: int = 6) -> list[dict]:
-    """One report with every SQL statement timed (listeners on the bench's engine only):
-    the slowest, with the KPI function that issued it."""
-    import traceback
+PARTS = ("_case_pass", "_step_pass", "dept_asks_kpis", "four_list_kpis", "overdue_kpis")
 
-    from sqlalchemy import event
+
+def parts(engine, unit: str, period, as_of: datetime) -> list[dict]:
+    """One report with each part timed from call to return (rows fetched included: SQLite
+    streams a grouped query, so timing ``execute`` alone would miss most of it), and the
+    thread it ran on — the case and step passes overlap."""
+    import threading
+
+    from gridflow import kpi
 
     timed: list[dict] = []
-    started: dict[int, float] = {}
+    originals = {name: getattr(kpi, name) for name in PARTS}
 
-    def before(conn, cursor, statement, params, context, many):
-        started[id(cursor)] = time.perf_counter()
+    def timer(name: str, fn):
+        def run(*args, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                timed.append(
+                    {
+                        "part": name,
+                        "s": round(time.perf_counter() - t, 4),
+                        "thread": "main"
+                        if threading.current_thread() is threading.main_thread()
+                        else "worker",
+                    }
+                )
 
-    def after(conn, cursor, statement, params, context, many):
-        caller = next(
-            (f.name for f in reversed(traceback.extract_stack()) if f.filename.endswith("kpi.py")
-             and f.name not in ("after", "statements")),
-            "?",
-        )  # fmt: skip
-        timed.append(
-            {
-                "s": round(time.perf_counter() - started.pop(id(cursor), 0.0), 4),
-                "in": caller,
-                "sql": " ".join(statement.split())[:160],
-            }
-        )
+        return run
 
-    event.listen(engine.store.sa, "before_cursor_execute", before)
-    event.listen(engine.store.sa, "after_cursor_execute", after)
+    for name, fn in originals.items():
+        setattr(kpi, name, timer(name, fn))
     try:
-        _report(engine, unit, period, as_of)
+        whole = _report(engine, unit, period, as_of)[0]
     finally:
-        event.remove(engine.store.sa, "before_cursor_execute", before)
-        event.remove(engine.store.sa, "after_cursor_execute", after)
-    total = sum(x["s"] for x in timed) or 1.0
+        for name, fn in originals.items():
+            setattr(kpi, name, fn)
     for x in timed:
-        x["share"] = round(x["s"] / total, 3)
-    return sorted(timed, key=lambda x: -x["s"])[:top]
+        x["share"] = round(x["s"] / whole, 3)
+    return [{"part": "whole report", "s": round(whole, 4), "thread": "", "share": 1.0}, *timed]
 
 
 def measure(url: str, as_of: datetime, repeats: int, log=print) -> dict[str, Any]:
@@ -128,7 +132,7 @@ def measure(url: str, as_of: datetime, repeats: int, log=print) -> dict[str, Any
         times["floor"].append(_floor(engine))
         for label, unit in UNITS.items():
             times[label].append(_report(engine, unit, period, as_of)[0])
-    slowest = statements(engine, UNITS["street"], period, as_of)
+    split = parts(engine, UNITS["street"], period, as_of)
     engine.close()
     ratios = [s / f for s, f in zip(times["street"], times["floor"], strict=True)]
     res = {
@@ -136,7 +140,7 @@ def measure(url: str, as_of: datetime, repeats: int, log=print) -> dict[str, Any
         "cold_street_s": round(cold, 3),
         "seconds": {k: summary(v) for k, v in times.items()},
         "street_vs_floor": summary(ratios, 2),
-        "slowest_statements": slowest,
+        "parts": split,
         "sample": {
             "four_list_listed": first.get("four_list", {}).get("listed"),
             "grid_asks_raised": first.get("grid_asks", {}).get("raised"),

@@ -132,21 +132,22 @@ def markdown(results: dict) -> str:
                 "",
             ]
             for db in ("sqlite", "postgresql"):
-                slow = r.get(db, {}).get("slowest_statements")
-                if slow:
+                split = r.get(db, {}).get("parts")
+                if split:
                     lines += [
-                        f"Slowest statements of one street report on {db}:",
+                        f"One street report on {db}, part by part (the case and step passes "
+                        "run at once, on the main and the worker thread):",
                         "",
                         _table(
-                            ["seconds", "share", "issued by", "statement (start)"],
+                            ["part", "seconds", "share of the report", "thread"],
                             [
                                 [
+                                    f"`{x['part']}`" if x["thread"] else x["part"],
                                     f"{x['s']:.3f}",
                                     f"{x['share'] * 100:.0f} %",
-                                    x["in"],
-                                    f"`{x['sql'][:90]}…`",
+                                    x["thread"],
                                 ]
-                                for x in slow[:4]
+                                for x in split
                             ],
                         ),
                         "",
