@@ -152,18 +152,23 @@ class TimerFloor:
 
 
 def _due_points(path: Path, k: int, count: int) -> list[datetime]:
-    """The due times of the k-th, 2k-th, … pending timers (the window ends)."""
+    """Window ends: each the due time of the k-th pending timer due after the previous end
+    (many timers share a due time — the data set's families are copies shifted by whole
+    weeks — so a window may hold more than k, never none)."""
     import sqlite3
 
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    out = []
-    for j in range(1, count + 1):
+    out: list[datetime] = []
+    after = ""
+    for _ in range(count):
         row = db.execute(
-            "SELECT due_at FROM gf_timer WHERE status = 'pending' ORDER BY due_at LIMIT 1 OFFSET ?",
-            (k * j - 1,),
+            "SELECT due_at FROM gf_timer WHERE status = 'pending' AND due_at > ? "
+            "ORDER BY due_at LIMIT 1 OFFSET ?",
+            (after, k - 1),
         ).fetchone()
         if row is None:
             break
+        after = row[0]
         out.append(datetime.fromisoformat(row[0]).replace(tzinfo=UTC))
     db.close()
     return out
