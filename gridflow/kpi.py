@@ -439,15 +439,11 @@ def compute(
     dialect = engine.store.dialect
     # the two passes at once, one per core, on two transactions that see the same state
     with engine.store.snapshot_pair() as (conn, other), ThreadPoolExecutor(1) as worker:
-        if other is conn:  # one connection (an in-memory database): one after the other
-            steps_done = None
-            steps = _step_pass(conn, scope, period)
-        else:
-            steps_done = worker.submit(_step_pass, other, scope, period)
+        # (an in-memory database has one connection: then one pass after the other)
+        steps_done = worker.submit(_step_pass, other, scope, period) if other is not conn else None
         cases = _case_pass(conn, scope, period, now)
         dept = dept_asks_kpis(conn, scope, period, cases)
-        if steps_done is not None:
-            steps = steps_done.result()
+        steps = steps_done.result() if steps_done is not None else _step_pass(conn, scope, period)
         four = four_list_kpis(conn, scope, period, dialect, cases, steps)
     tick("four_list")
     grid = grid_asks_kpis(cases, steps)

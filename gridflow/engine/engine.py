@@ -39,8 +39,10 @@ from gridflow.engine.rows import (
     child_context,
     clock_columns,
     clock_of,
+    facets_of,
     late_seconds,
     sla_context,
+    step_columns,
     title_of,
     view_of,
 )
@@ -310,11 +312,7 @@ class Engine(NoticesMixin, TimersMixin):
                 comment=comment,
                 payload=data or None,
                 at=now,
-                workflow_id=wf.id,
-                case_tag=facets["tag"],
-                case_unit=unit,
-                case_party=facets["party"],
-                case_grade=facets["grade"],
+                **step_columns(wf.id, unit, facets),
             ),
         )
         view = CaseView(case_id, initial, 1, values, unit, now, parent_id)
@@ -522,11 +520,7 @@ class Engine(NoticesMixin, TimersMixin):
                 elapsed_s=self.calendar.working_seconds(row.entered_at or row.created_at, now),
                 due_at=row.due_at,
                 late_s=late_seconds(row, now, self.calendar),
-                workflow_id=row.workflow_id,
-                case_tag=facets["tag"],
-                case_unit=row.unit,
-                case_party=facets["party"],
-                case_grade=facets["grade"],
+                **step_columns(row.workflow_id, row.unit, facets),
             ),
         )
         self._insert_timers(conn, row.id, seq, timers)
@@ -681,11 +675,7 @@ class Engine(NoticesMixin, TimersMixin):
                 comment=comment,
                 at=now,
                 late_by=late_by,
-                workflow_id=row.workflow_id,
-                case_tag=row.tag,
-                case_unit=row.unit,
-                case_party=row.party,
-                case_grade=row.grade,
+                **step_columns(row.workflow_id, row.unit, facets_of(row)),
             ),
         )
         return seq

@@ -16,6 +16,21 @@ def late_seconds(row, now: datetime, calendar) -> float | None:
     return calendar.working_seconds(row.due_at, now) or 1.0
 
 
+def step_columns(workflow_id: str, unit: str | None, facets: dict[str, Any]) -> dict[str, Any]:
+    """What a history row records of its case: the workflow, the unit, and the facets
+    (``tag``, ``party``, ``grade``) as the step left them."""
+    return {
+        "workflow_id": workflow_id,
+        "case_unit": unit,
+        **{f"case_{name}": value for name, value in facets.items()},
+    }
+
+
+def facets_of(row) -> dict[str, Any]:
+    """The facet columns of a case row."""
+    return {"tag": row.tag, "party": row.party, "grade": row.grade}
+
+
 def view_of(row) -> CaseView:
     """The case a row holds, for deciding and notifying. The data is not copied: readers only
     look at it, and ``decide`` copies it before changing anything."""
