@@ -672,6 +672,51 @@ def outbox_retry(obj: Context, notice_id: str | None, all_dead: bool) -> None:
     click.echo(f"{retry(engine, notice_id, all_dead=all_dead)} notice(s) queued again")
 
 
+@outbox.command("endpoints")
+@pass_ctx
+def outbox_endpoints(obj: Context) -> None:
+    """List the endpoints switched off (a webhook that answered 410 Gone)."""
+    from tabulate import tabulate
+
+    from gridflow.outbox import disabled_endpoints
+    from gridflow.render import _when
+
+    rows = disabled_endpoints(obj.engine())
+    click.echo(
+        tabulate(
+            [
+                (r.channel, r.address or "(the channel's)", r.reason, _when(r.disabled_at))
+                for r in rows
+            ],
+            headers=["channel", "address", "reason", "since"],
+        )
+        if rows
+        else "no endpoint is switched off"
+    )
+
+
+@outbox.command("enable")
+@click.argument("channel")
+@click.argument("address", default="")
+@pass_ctx
+def outbox_enable(obj: Context, channel: str, address: str) -> None:
+    """Switch an endpoint back on (ADDRESS: empty for a channel's own URL, as a webhook's).
+    Its dead notices stay dead until `gridflow outbox retry --all-dead`."""
+    from gridflow.outbox import disabled_endpoints, enable_endpoint
+
+    engine = obj.engine()
+    if not enable_endpoint(engine, channel, address):
+        off = [f"{r.channel} {r.address!r}" for r in disabled_endpoints(engine)]
+        raise click.ClickException(
+            f"endpoint {channel} {address!r} is not switched off"
+            + (f"; switched off: {', '.join(off)}" if off else "; none is")
+        )
+    click.echo(
+        f"endpoint {channel} {address!r} switched on again; its dead notices: "
+        "gridflow outbox retry --all-dead"
+    )
+
+
 @outbox.command("send")
 @click.option("--now", "now_text", metavar="ISO")
 @pass_ctx

@@ -277,7 +277,16 @@ def retry(engine, notice_id: str | None = None, *, all_dead: bool = False) -> in
     return n
 
 
+def disabled_endpoints(engine) -> list:
+    """The endpoints switched off (channel, address, reason, disabled_at), oldest first."""
+    e = t.endpoint_t
+    with engine.store.read() as conn:
+        return list(conn.execute(sa.select(e).order_by(e.c.disabled_at, e.c.channel)))
+
+
 def enable_endpoint(engine, channel: str, address: str) -> int:
+    """Switch an endpoint back on (1), or 0 when it was not off. Its dead notices stay dead
+    until retried (``retry``)."""
     e = t.endpoint_t
     with engine.store.write() as conn:
         return conn.execute(

@@ -307,7 +307,16 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
     assert listed.count("dead") == 4 and "pending" not in listed and "sent" not in listed
     as_json = json.loads(invoke(url, now, "outbox", "list", "--status", "dead", "--json"))
     assert {n["id"] for n in as_json} == dead_ids
-    enable_endpoint(engine, "hook", "")
+    off = invoke(url, now, "outbox", "endpoints")
+    assert "hook" in off and "(the channel's)" in off and "410" in off
+    refused = CliRunner().invoke(
+        cli, ["--db", url, "outbox", "enable", "smtp", "x@y"], env={"GRIDFLOW_NOW": now.isoformat()}
+    )
+    assert refused.exit_code == 1
+    assert "endpoint smtp 'x@y' is not switched off; switched off: hook ''" in refused.output
+    assert "switched on again" in invoke(url, now, "outbox", "enable", "hook")
+    assert "no endpoint is switched off" in invoke(url, now, "outbox", "endpoints")
+    assert enable_endpoint(engine, "hook", "") == 0  # already on
     assert invoke(url, now, "outbox", "retry", a[:12]).strip() == "1 notice(s) queued again"
     result = dispatcher.run_once(now)
     assert (result.sent, result.dead) == (1, 0)
