@@ -337,15 +337,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat()
 
 
-def _utc(value) -> datetime | None:
-    """A ``min()`` of a datetime column: SQLite gives the stored text, PostgreSQL a datetime."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def percentile(
     conn, column, where, *, dialect: str, frac: tuple[int, int] = P90, n: int | None = None
 ) -> float | None:
@@ -551,10 +542,9 @@ def _case_pass(conn, scope: Scope, period: Period, now: datetime) -> _Cases:
         if r.late:
             dept = _owing(r.workflow_id, r.state, r.party)
             if scope.late_here(r.unit, dept):
-                got = out.late.setdefault((r.unit, dept), [0, None])
-                oldest = _utc(r.oldest)
+                got = out.late.setdefault((r.unit, dept), [0, r.oldest])  # aware UTC (its type)
                 got[0] += r.late
-                got[1] = oldest if got[1] is None else min(got[1], oldest)
+                got[1] = min(got[1], r.oldest)
     return out
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from gridflow.engine import sla
+from gridflow.engine.definition import Facets
 from gridflow.engine.machine import CaseView
 
 
@@ -28,7 +29,7 @@ def step_columns(workflow_id: str, unit: str | None, facets: dict[str, Any]) -> 
 
 def facets_of(row) -> dict[str, Any]:
     """The facet columns of a case row."""
-    return {"tag": row.tag, "party": row.party, "grade": row.grade}
+    return {name: getattr(row, name) for name in Facets.model_fields}
 
 
 def view_of(row) -> CaseView:
