@@ -31,7 +31,7 @@ LIST_CASES = 10_000
 def _commands() -> dict[str, list[str]]:
     bindir = Path(sys.executable).parent
     gridflow = bindir / "gridflow"
-    gf = [str(gridflow)] if gridflow.exists() else [sys.executable, "-m", "gridflow.cli"]
+    gf = [str(gridflow)] if gridflow.exists() else [sys.executable, "-m", "gridflow.drivers.cli.main"]
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
         "gridflow --help": [*gf, "--help"],
@@ -68,7 +68,7 @@ def _subprocess(cmds: dict[str, list[str]], runs: int, env: dict, cwd: str) -> d
 def importtime(cmd: list[str], env: dict, cwd: str, top: int = 8) -> list[tuple[str, float]]:
     """The slowest top-level imports (cumulative ms) of running ``cmd`` under -X importtime."""
     if Path(cmd[0]).name == "gridflow":
-        cmd = [sys.executable, "-X", "importtime", "-m", "gridflow.cli", *cmd[1:]]
+        cmd = [sys.executable, "-X", "importtime", "-m", "gridflow.drivers.cli.main", *cmd[1:]]
     else:
         cmd = [cmd[0], "-X", "importtime", *cmd[1:]]
     err = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True).stderr
@@ -85,13 +85,13 @@ import json, sys, time
 t0 = time.perf_counter()
 import click  # noqa: F401  (what --help needs)
 t1 = time.perf_counter()
-from gridflow.engine.engine import Engine
+from gridflow.service.engine import Engine
 t2 = time.perf_counter()
 engine = Engine(sys.argv[1])
 t3 = time.perf_counter()
 cases = engine.find(limit=50)
 t4 = time.perf_counter()
-from gridflow.render import case_table
+from gridflow.drivers.cli.render import case_table
 case_table(cases)
 t5 = time.perf_counter()
 print(json.dumps({"import click": t1 - t0, "import the engine (SQLAlchemy, SQLModel, pydantic, "

@@ -58,7 +58,7 @@ class FixedClock:
 
 def bench_directory():
     """One unit and one person holding ``worker`` there: the org of the bench workflows."""
-    from gridflow.engine.org import Actor, Directory, Grant
+    from gridflow.domain.org import Actor, Directory, Grant
 
     return Directory.build(
         [("bench", "基准单位", "street", None, "Bench unit")],
@@ -67,7 +67,7 @@ def bench_directory():
 
 
 def bench_engine(url: str, clock=None, **kw):
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     kw.setdefault("directory", bench_directory())
     return Engine(url, WORKFLOWS, clock=clock or StepClock(), **kw)

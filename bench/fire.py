@@ -52,7 +52,7 @@ def _floor_engine(url: str) -> sa.Engine:
     """A plain SQLAlchemy engine with the store's file settings (not the store's code)."""
     from sqlalchemy import event
 
-    from gridflow.engine.store import _json_dumps
+    from gridflow.storage.store import _json_dumps
 
     eng = sa.create_engine(url, json_serializer=_json_dumps)
 
@@ -113,7 +113,7 @@ class CoreFloor:
     """Floor (Core): a held connection, prebuilt statements, one transaction per event."""
 
     def __init__(self, url: str, case_id: int, clock: StepClock):
-        from gridflow.engine import tables as t
+        from gridflow.storage import tables as t
 
         c = t.case_t
         self.upd = c.update().where(
@@ -151,7 +151,7 @@ class RawFloor:
     """Floor (raw sqlite3): the same statements and values with the sqlite3 module."""
 
     def __init__(self, path: Path, case_id: int, clock: StepClock):
-        from gridflow.engine.store import _json_dumps
+        from gridflow.storage.store import _json_dumps
 
         self.dumps = _json_dumps
         self.db = sqlite3.connect(path, isolation_level=None)
@@ -218,7 +218,7 @@ RAISE_HAND_STEPS = [
 
 
 def raise_hand_engine(url: str):
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     # the built-in workflows and sample org; from a Monday 10:00, 20 s per clock reading
     return Engine(url, clock=StepClock(step=timedelta(seconds=20)))
@@ -260,13 +260,13 @@ CATEGORIES = [
         or "sqlalchemy/engine/util.py" in f),
     ("SQLAlchemy: statements (build, cache key, compile)", lambda f, fn: "sqlalchemy/sql" in f),
     ("SQLAlchemy: parameters, result rows, types", lambda f, fn: "sqlalchemy" in f
-        or "gridflow/engine/tables.py" in f),
+        or "gridflow/storage/tables.py" in f),
     ("JSON", lambda f, fn: "/json/" in f),
     ("decide (machine, transitions, guards)", lambda f, fn: "transitions/" in f
-        or "gridflow/engine/machine.py" in f or "gridflow/engine/expressions.py" in f
-        or "gridflow/engine/fields.py" in f or "jinja2" in f),
-    ("calendar and SLA", lambda f, fn: "gridflow/engine/calendar.py" in f
-        or "gridflow/engine/sla.py" in f or "zoneinfo" in f),
+        or "gridflow/domain/machine.py" in f or "gridflow/domain/expressions.py" in f
+        or "gridflow/domain/fields.py" in f or "jinja2" in f),
+    ("calendar and SLA", lambda f, fn: "gridflow/domain/calendar.py" in f
+        or "gridflow/domain/sla.py" in f or "zoneinfo" in f),
     ("engine and store (Python)", lambda f, fn: "gridflow/" in f),
 ]  # fmt: skip
 

@@ -3,7 +3,7 @@
     python bench/generate.py --cases 1000000 --db sqlite:///bench/results/big.db
     python bench/generate.py --cases 100000 --open-fraction 1 --db postgresql://…
 
-How: the real engine makes the *prototypes* — ``gridflow.demo`` simulates a month of Fenglin
+How: the real engine makes the *prototypes* — ``gridflow.builtin.demo`` simulates a month of Fenglin
 Street (four-list problems, grid questions, department questions, timers ticking every
 virtual half hour) into a small SQLite file, cached under bench/results/. The generator then
 clones whole case families (a case and the raise-hand cases it spawned) until it has N cases,
@@ -45,7 +45,7 @@ GENERATOR_VERSION = 2  # 2: schema 2 (facet columns)
 
 # ---- columns ----------------------------------------------------------------------------
 def _columns():
-    from gridflow.engine import tables as t
+    from gridflow.storage import tables as t
 
     def cols(table, skip):
         return [(c.name, type(c.type).__name__) for c in table.columns if c.name not in skip]
@@ -64,9 +64,9 @@ def _q(name: str) -> str:
 # ---- prototypes -------------------------------------------------------------------------
 def _proto_key(seed: int, days: int) -> str:
     h = hashlib.sha256(f"{GENERATOR_VERSION}:{seed}:{days}:{PROTO_QUARTER}".encode())
-    for p in sorted((REPO / "gridflow" / "workflows").glob("*.yaml")):
+    for p in sorted((REPO / "gridflow" / "builtin" / "workflows").glob("*.yaml")):
         h.update(p.read_bytes())
-    h.update((REPO / "gridflow" / "demo.py").read_bytes())
+    h.update((REPO / "gridflow" / "builtin" / "demo.py").read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -81,7 +81,7 @@ def prototype_db(
         return path
     import logging
 
-    from gridflow.demo import run
+    from gridflow.builtin.demo import run
 
     logging.getLogger("gridflow").setLevel(logging.ERROR)  # template fallbacks etc.
     directory.mkdir(parents=True, exist_ok=True)
@@ -406,7 +406,7 @@ def generate(
     """Add ``cases`` cases (with history and timers) to the database at ``url``."""
     import logging
 
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     logging.getLogger("gridflow").setLevel(logging.ERROR)
     families, as_of = load_families(prototype_db(seed, proto_days, log, proto_dir))

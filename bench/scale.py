@@ -34,7 +34,7 @@ _WORKER = r"""
 import json, logging, sys, time
 from datetime import datetime
 logging.getLogger("gridflow").setLevel(logging.ERROR)
-from gridflow.engine.engine import Engine
+from gridflow.service.engine import Engine
 url, now, batch = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
 engine = Engine(url, create_schema=False)
 engine.store.sa.connect().close()

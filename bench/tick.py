@@ -70,8 +70,8 @@ class TimerFloor:
     def __init__(self, url: str, owner: str = "floor"):
         import sqlalchemy as sa
 
-        from gridflow.engine import tables as t
-        from gridflow.engine.store import create_sa_engine
+        from gridflow.storage import tables as t
+        from gridflow.storage.store import create_sa_engine
 
         self.sa, self.t = sa, t
         self.eng = create_sa_engine(url)
@@ -177,7 +177,7 @@ def _due_points(path: Path, k: int, count: int) -> list[datetime]:
 def worker(path: Path, k: int, repeats: int) -> dict[str, Any]:
     import psutil
 
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     logging.getLogger("gridflow").setLevel(logging.ERROR)
     me = psutil.Process()
@@ -214,7 +214,7 @@ def worker(path: Path, k: int, repeats: int) -> dict[str, Any]:
     with engine.store.read() as conn:
         import sqlalchemy as sa
 
-        from gridflow.engine import tables as tt
+        from gridflow.storage import tables as tt
 
         kinds = dict(
             conn.execute(

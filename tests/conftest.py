@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gridflow.engine.org import Actor, Directory, Grant
+from gridflow.domain.org import Actor, Directory, Grant
 
 DATA = Path(__file__).parent / "data"
 BROKEN = DATA / "broken"
@@ -147,7 +147,7 @@ def db_url(request) -> str:
 def make_engine(directory: Directory, clock: FakeClock) -> Iterator[Callable[..., object]]:
     """``make_engine(url, workflows=DATA, **kw)``: an Engine with the test org and clock,
     closed after the test (before its database goes away)."""
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     made: list[Engine] = []
 

@@ -54,7 +54,7 @@ def test_generator_makes_consistent_cases(bench, tmp_path):
     # the engine reads it, and acts on its timers
     from datetime import datetime
 
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     engine = Engine(f"sqlite:///{db}")
     cases = engine.find(limit=5)

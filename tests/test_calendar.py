@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from gridflow.engine.calendar import BusinessCalendar, CalendarOverrides, DayInfo, Deadline
-from gridflow.engine.duration import Duration
-from gridflow.engine.errors import CalendarNotCovered, DefinitionError, GridflowError
+from gridflow.domain.calendar import BusinessCalendar, CalendarOverrides, DayInfo, Deadline
+from gridflow.domain.duration import Duration
+from gridflow.errors import CalendarNotCovered, DefinitionError, GridflowError
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()

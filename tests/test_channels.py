@@ -19,13 +19,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from servers import free_port, hang, hook_servers, reply
 
-from gridflow.engine.errors import DeliveryError, GridflowError
-from gridflow.notifiers import OutboundNotice, build_channels, new_notice_id, verify_signature
-from gridflow.notifiers.base import Channel
-from gridflow.notifiers.console import ConsoleChannel
-from gridflow.notifiers.file import FileChannel
-from gridflow.notifiers.smtp import SmtpChannel
-from gridflow.notifiers.webhook import WebhookChannel, parse_retry_after
+from gridflow.errors import DeliveryError, GridflowError
+from gridflow.drivers.notifiers import OutboundNotice, build_channels, new_notice_id, verify_signature
+from gridflow.drivers.notifiers.base import Channel
+from gridflow.drivers.notifiers.console import ConsoleChannel
+from gridflow.drivers.notifiers.file import FileChannel
+from gridflow.drivers.notifiers.smtp import SmtpChannel
+from gridflow.drivers.notifiers.webhook import WebhookChannel, parse_retry_after
 
 SECRET_ENV = "GRIDFLOW_TEST_WEBHOOK_SECRET"
 
@@ -317,7 +317,7 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_verify_signature_rejects_stale_timestamps() -> None:
-    from gridflow.notifiers.webhook import signature
+    from gridflow.drivers.notifiers.webhook import signature
 
     sig = signature("k", "abc", 1000, b"{}")
     assert verify_signature("k", "abc", "1000", b"{}", sig, max_age=300, now=1200)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import BROKEN, DATA, T0
 
-from gridflow.cli import cli
+from gridflow.drivers.cli.main import cli
 
 ORG = DATA / "org.yaml"
 PINNED = "2025-03-03T10:00"  # GRIDFLOW_NOW, Shanghai time: T0 in UTC
@@ -322,7 +322,7 @@ def test_graph_mermaid_and_dot(loaded):
 # ---- real processes ---------------------------------------------------------------------------
 def gridflow_command() -> list[str]:
     script = Path(sys.executable).parent / "gridflow"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gridflow.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gridflow.drivers.cli.main"]
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from gridflow.cli_calendar import calendar
+from gridflow.drivers.cli.calendar import calendar
 
 
 @pytest.fixture

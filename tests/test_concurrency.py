@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from gridflow.engine.errors import Conflict
-from gridflow.engine.fields import defaults
-from gridflow.engine.machine import CaseView
-from gridflow.engine.org import SYSTEM
+from gridflow.errors import Conflict
+from gridflow.domain.fields import defaults
+from gridflow.domain.machine import CaseView
+from gridflow.domain.org import SYSTEM
 
 THREADS = 16
 PROCESSES = 3
@@ -64,8 +64,8 @@ def race(engine, case_id: int, barrier, rounds: int, free_fires: int) -> dict:
 
 def process_writer(url: str, case_id: int, barrier, rounds: int, free_fires: int, out) -> None:
     """Entry point of a spawned process: its own Engine, org from tests/data/org.yaml."""
-    from gridflow.engine.engine import Engine
-    from gridflow.engine.org_loader import load_org_file
+    from gridflow.service.engine import Engine
+    from gridflow.domain.org_loader import load_org_file
 
     engine = Engine(url, DATA, directory=load_org_file(DATA / "org.yaml"))
     try:
@@ -202,8 +202,8 @@ def process_boot(url: str, barrier, out) -> None:
     """Entry point of a spawned process: start an Engine the moment the others do."""
     try:
         barrier.wait(WAIT)
-        from gridflow.engine.engine import Engine
-        from gridflow.engine.org import Directory
+        from gridflow.service.engine import Engine
+        from gridflow.domain.org import Directory
 
         Engine(url, DATA, directory=Directory()).close()
         out.put("ok")
@@ -217,7 +217,7 @@ def test_processes_starting_together_on_a_fresh_database(make_engine, db_url):
     once, and no starter fails on a key another one inserted first."""
     import sqlalchemy as sa
 
-    from gridflow.engine import tables as t
+    from gridflow.storage import tables as t
 
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(PROCESSES)

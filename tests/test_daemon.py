@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gridflow.engine import tables as t
-from gridflow.engine.engine import Engine
+from gridflow.storage import tables as t
+from gridflow.service.engine import Engine
 
 DRILL = Path(__file__).parent / "data_sla"
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai
@@ -55,7 +55,7 @@ def daemon_env(url: str, cfg: Path, now: datetime) -> dict:
 def spawn_daemon(url, cfg, now, *extra) -> subprocess.Popen:
     with open(cfg.parent / "daemon.log", "a") as log:  # a file, not a pipe: pipes fill up
         return subprocess.Popen(
-            [sys.executable, "-m", "gridflow.cli", "daemon", *extra],
+            [sys.executable, "-m", "gridflow.drivers.cli.main", "daemon", *extra],
             env=daemon_env(url, cfg, now),
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -232,7 +232,7 @@ def test_broken_edit_is_logged_and_last_good_definitions_kept(tmp_path):
     env["GRIDFLOW_WORKFLOWS"] = str(folder)
     with open(tmp_path / "daemon.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gridflow.cli", "daemon"],
+            [sys.executable, "-m", "gridflow.drivers.cli.main", "daemon"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gridflow.cli import cli
+from gridflow.drivers.cli.main import cli
 
 HEADLINE = re.compile(r"本季度共梳理片区疑难问题(\d+)个，解决(\d+)个，正在推进中(\d+)个")
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from gridflow.engine.duration import Duration, parse_fraction
+from gridflow.domain.duration import Duration, parse_fraction
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import T0
 
-from gridflow.engine.errors import (
+from gridflow.errors import (
     Conflict,
     GuardRefused,
     InvalidTrigger,
@@ -161,7 +161,7 @@ def test_available_triggers(engine):
     case = engine.start("ticket", actor="li.clerk", data={"title": "x"}, unit="g1")
     assert engine.available_triggers(case.id, "li.clerk") == ["assign", "reject"]
     assert engine.available_triggers(case.id, "cop") == []
-    from gridflow.engine.org import SYSTEM
+    from gridflow.domain.org import SYSTEM
 
     assert engine.available_triggers(case.id, SYSTEM) == ["assign", "reject"]
     with pytest.raises(RoleRefused, match="'system' is the engine itself"):

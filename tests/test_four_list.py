@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridflow.engine.calendar import BusinessCalendar
-from gridflow.engine.duration import Duration
-from gridflow.engine.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
+from gridflow.domain.calendar import BusinessCalendar
+from gridflow.domain.duration import Duration
+from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # Monday, a working day
@@ -58,8 +58,8 @@ class CliError(Exception):
 @functools.cache
 def sample_directory():
     """The built-in Fenglin sample org, parsed once per test session."""
-    from gridflow.engine.engine import BUILTIN_ORG
-    from gridflow.engine.org_loader import load_org_file
+    from gridflow.service.engine import BUILTIN_ORG
+    from gridflow.domain.org_loader import load_org_file
 
     return load_org_file(BUILTIN_ORG)
 
@@ -68,7 +68,7 @@ class ApiDriver:
     kind = "api"
 
     def __init__(self, url: str, clock: Clock):
-        from gridflow.engine.engine import Engine
+        from gridflow.service.engine import Engine
 
         self.clock = clock
         self.engine = Engine(url, clock=clock, directory=sample_directory())
@@ -114,7 +114,7 @@ class CliDriver:
         self.url, self.clock, self.runner = url, clock, CliRunner()
 
     def run(self, *args: str) -> str:
-        from gridflow.cli import cli
+        from gridflow.drivers.cli.main import cli
 
         env = {
             "GRIDFLOW_NOW": self.clock.now.isoformat(),
@@ -176,7 +176,7 @@ def clock() -> Clock:
 
 @functools.cache
 def _builtin_workflows(folder: str) -> dict:
-    from gridflow.engine.loader import load_dir
+    from gridflow.domain.loader import load_dir
 
     return load_dir(folder)
 
@@ -185,7 +185,7 @@ def share_builtin_workflows(monkeypatch) -> None:
     """Compile the built-in workflow files once per session instead of once per Engine (the
     YAML parse is most of an Engine's start-up). Every test database is fresh, so the
     shared definitions get revision 1 in each of them."""
-    import gridflow.engine.engine as engine_mod
+    import gridflow.service.engine as engine_mod
 
     monkeypatch.setattr(
         engine_mod, "load_dir", lambda folder: dict(_builtin_workflows(str(folder)))
@@ -201,7 +201,7 @@ def driver(request, tmp_path, clock, monkeypatch):
     if request.param == "api":
         d = ApiDriver(url, clock)
     else:
-        import gridflow.engine.engine as engine_mod
+        import gridflow.service.engine as engine_mod
 
         real, cache = engine_mod.Engine, {}
 

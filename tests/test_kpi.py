@@ -1,4 +1,4 @@
-"""KPIs (gridflow.kpi): every formula on hand-built cases with known answers.
+"""KPIs (gridflow.service.kpi): every formula on hand-built cases with known answers.
 
 One small world is built through the real Engine (built-in workflows, the Fenglin sample org,
 an injected clock) once per database — SQLite and PostgreSQL — and every test reads figures
@@ -48,8 +48,8 @@ import sqlalchemy as sa
 from conftest import pg_base_url, pg_unavailable
 from test_four_list import sample_directory
 
-from gridflow.engine.errors import NotFound
-from gridflow.kpi import Period, PeriodError, compute, percentile, ratio
+from gridflow.errors import NotFound
+from gridflow.service.kpi import Period, PeriodError, compute, percentile, ratio
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AREA, STREET, DISTRICT = "wannan.chief", "fenglin.head", "xuhui.head"
@@ -125,7 +125,7 @@ def _question(w: World, name: str, when: str, dept: str) -> None:
 
 
 def build_world(url: str) -> World:
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     clock = Clock()
     w = World(Engine(url, clock=clock, directory=sample_directory()), clock)
@@ -519,7 +519,7 @@ def _percentile_cont(values: list[float], p: float) -> float:
     [[7.0], [1.0, 2.0], [3.0, 1.0, 2.0], list(map(float, range(1, 11))), [5.0, 5.0, 5.0, 9.5, 0.5]],
 )
 def test_percentile_matches_percentile_cont(db_url, values):
-    from gridflow.engine.store import create_sa_engine
+    from gridflow.storage.store import create_sa_engine
 
     eng = create_sa_engine(db_url)
     meta = sa.MetaData()
@@ -587,7 +587,7 @@ def test_bad_periods_say_what_is_wrong(kw, says):
 
 def test_an_in_memory_database_reports_too():
     """One connection per thread (``sqlite://``): the two passes run one after the other."""
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     engine = Engine("sqlite://", clock=lambda: datetime(2026, 3, 2, 2, tzinfo=UTC))
     engine.start("raise_hand", actor="wannan-r1.chief", data={"title": "x"})

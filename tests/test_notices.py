@@ -1,4 +1,4 @@
-"""The built-in notice templates (``gridflow/workflows/templates``): previews, real events, checks.
+"""The built-in notice templates (``gridflow/builtin/workflows/templates``): previews, real events, checks.
 
 * Every notice the two built-in workflows can send (state and transition ``notify``, the SLA
   ladder's ``reminder``/``overdue`` defaults and ``escalation`` for ``escalate:`` rungs) has a
@@ -23,13 +23,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from gridflow.cli import cli
-from gridflow.config import BUILTIN_WORKFLOWS
-from gridflow.engine import tables as t
-from gridflow.engine.engine import BUILTIN_ORG, Engine
-from gridflow.engine.loader import load_dir
-from gridflow.engine.templates import TemplateRenderer
-from gridflow.preview import preview
+from gridflow.drivers.cli.main import cli
+from gridflow.drivers.config import BUILTIN_WORKFLOWS
+from gridflow.storage import tables as t
+from gridflow.service.engine import BUILTIN_ORG, Engine
+from gridflow.domain.loader import load_dir
+from gridflow.domain.templates.renderer import TemplateRenderer
+from gridflow.service.preview import preview
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # Monday 09:00, a working day
@@ -114,7 +114,7 @@ def sent_templates(wf) -> set[str]:
 
 @functools.cache
 def sample_directory():
-    from gridflow.engine.org_loader import load_org_file
+    from gridflow.domain.org_loader import load_org_file
 
     return load_org_file(BUILTIN_ORG)
 

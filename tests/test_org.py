@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from test_four_list import T0, Clock, sample_directory, share_builtin_workflows
 
-from gridflow.cli import cli
-from gridflow.engine.engine import BUILTIN_ORG, Engine
+from gridflow.drivers.cli.main import cli
+from gridflow.service.engine import BUILTIN_ORG, Engine
 
 BROKEN_ORG = """\
 units:
@@ -59,7 +59,7 @@ def run(tmp_path, monkeypatch):
 
 
 def stored_orgs(url: str) -> int:
-    from gridflow.engine.tables import org_t
+    from gridflow.storage.tables import org_t
 
     engine = sa.create_engine(url)
     try:
@@ -218,7 +218,7 @@ def escalation_notes(engine, case_id: int) -> list[str]:
 
 
 def notice_recipients(engine, case_id: int, notice: str) -> set[str]:
-    from gridflow.engine.tables import outbox_t
+    from gridflow.storage.tables import outbox_t
 
     with engine.store.read() as conn:
         rows = conn.execute(

@@ -32,18 +32,18 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from servers import free_port, hang, hook_servers, reply
 
-from gridflow.cli import cli
-from gridflow.engine import tables as t
-from gridflow.engine.engine import BUILTIN_ORG, Engine
-from gridflow.engine.org import Actor
-from gridflow.notifiers.smtp import SmtpChannel
-from gridflow.notifiers.webhook import WebhookChannel, verify_signature
-from gridflow.outbox import Dispatcher, enable_endpoint
+from gridflow.drivers.cli.main import cli
+from gridflow.storage import tables as t
+from gridflow.service.engine import BUILTIN_ORG, Engine
+from gridflow.domain.org import Actor
+from gridflow.drivers.notifiers.smtp import SmtpChannel
+from gridflow.drivers.notifiers.webhook import WebhookChannel, verify_signature
+from gridflow.service.outbox import Dispatcher, enable_endpoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 SECRET_ENV = "GRIDFLOW_TEST_OUTBOX_SECRET"
-CLI = (sys.executable, "-m", "gridflow.cli")
+CLI = (sys.executable, "-m", "gridflow.drivers.cli.main")
 TITLE = "宛南一村3号楼门口共享单车乱停放"
 
 
@@ -57,7 +57,7 @@ class Clock:
 
 @functools.cache
 def sample_directory():
-    from gridflow.engine.org_loader import load_org_file
+    from gridflow.domain.org_loader import load_org_file
 
     return load_org_file(BUILTIN_ORG)
 

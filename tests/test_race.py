@@ -28,7 +28,7 @@ from test_four_list import (
     share_builtin_workflows,
 )
 
-from gridflow.engine.errors import GuardRefused, InvalidTrigger
+from gridflow.errors import GuardRefused, InvalidTrigger
 
 WORKERS = 8
 
@@ -101,7 +101,7 @@ def check_outcome(engine, case_id: int, places: int, outcomes: list[tuple]) -> N
 @pytest.mark.parametrize("places", [1, 2])
 @pytest.mark.parametrize("engines", ["shared", "one_per_thread"])
 def test_fifty_threads_claim_on_sqlite(tmp_path, monkeypatch, places, engines):
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     share_builtin_workflows(monkeypatch)
     url = f"sqlite:///{tmp_path / 'race.db'}"
@@ -134,7 +134,7 @@ def _claim_in_process(args) -> list[tuple]:
     """A pool worker: its own Engine; one thread per grid it claims for; all wait first for
     every worker (``gate``), then for each other."""
     url, case_id, chiefs, gate = args
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     engine = Engine(url, clock=lambda: T0, directory=sample_directory(), create_schema=False)
     try:
@@ -161,7 +161,7 @@ def spawn_pool():
 @pytest.mark.postgres
 @pytest.mark.parametrize("places", [1, 2])
 def test_fifty_grids_claim_from_eight_processes_on_postgres(pg_url, spawn_pool, places):
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     pool, manager = spawn_pool
     main = Engine(pg_url, clock=Clock(), directory=sample_directory())
@@ -182,7 +182,7 @@ def test_fifty_grids_claim_from_eight_processes_on_postgres(pg_url, spawn_pool, 
 
 # ---- fan-in under concurrency ---------------------------------------------------------------------------
 def _fan_in_concurrently(url: str, rounds: int) -> None:
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     engine = Engine(url, clock=Clock(), directory=sample_directory())
     depts = ["police", "city_mgmt", "sanitation"]

@@ -26,7 +26,7 @@ from test_four_list import (  # the drivers and helpers live there
     wd_after,
 )
 
-from gridflow.engine.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
+from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
 
 __all__ = ["clock", "driver"]  # fixtures used by the tests below
 
@@ -461,8 +461,8 @@ def test_closing_without_an_answer_is_refused(driver):
 def test_the_answer_check_itself(state, trigger, actor, payload, comment):
     """No event path reaches ``answered``/``supervised`` without an answer (``answer``
     requires one), so the check behind them is exercised on the compiled workflow."""
-    from gridflow.engine.engine import BUILTIN_WORKFLOWS
-    from gridflow.engine.machine import CaseView
+    from gridflow.service.engine import BUILTIN_WORKFLOWS
+    from gridflow.domain.machine import CaseView
 
     wf = _builtin_workflows(str(BUILTIN_WORKFLOWS))["raise_hand"]
     directory = sample_directory()

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from test_kpi import NOW, Q1, build_world
 
-from gridflow.kpi import compute
-from gridflow.report import DASH, as_csv, as_table, box, width, write_xlsx
+from gridflow.service.kpi import compute
+from gridflow.report.kpi_report import DASH, as_csv, as_table, box, width, write_xlsx
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def db(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def expected(db) -> dict:
     """compute() on the same database, as of the pinned now."""
-    from gridflow.engine.engine import Engine
+    from gridflow.service.engine import Engine
 
     engine = Engine(db)
     try:
@@ -41,8 +41,8 @@ def expected(db) -> dict:
 
 def _root() -> click.Group:
     """A root command like ``gridflow``'s, with ``report`` registered."""
-    from gridflow.cli import Context, GridflowGroup
-    from gridflow.cli_report import report
+    from gridflow.drivers.cli.main import Context, GridflowGroup
+    from gridflow.drivers.cli.report import report
 
     @click.group(cls=GridflowGroup)
     @click.option("--db")

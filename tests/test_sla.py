@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from gridflow.engine import tables as t
-from gridflow.engine.engine import Engine
+from gridflow.storage import tables as t
+from gridflow.service.engine import Engine
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -120,7 +120,7 @@ def test_extension_refused_after_the_deadline(engine, clock):
     engine.fire(case.id, "dispatch", actor="fenglin.dispatch", data={"department": "police"})
     engine.fire(case.id, "sign", actor="police.liaison")
     clock.now = sh(2026, 3, 4, 9, 0)  # past 1wd
-    from gridflow.engine.errors import GuardRefused
+    from gridflow.errors import GuardRefused
 
     with pytest.raises(GuardRefused, match="only be requested before the deadline"):
         engine.fire(
@@ -225,7 +225,7 @@ def _drill():
 
 
 def test_provisional_deadlines_are_recomputed_when_the_new_year_arrives(tmp_path):
-    from gridflow.engine.calendar import BusinessCalendar
+    from gridflow.domain.calendar import BusinessCalendar
 
     clock = Clock(sh(2026, 12, 24, 9, 0))
     e = Engine(f"sqlite:///{tmp_path / 'y.db'}", clock=clock)

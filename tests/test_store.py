@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import DATA, T0
 
-from gridflow.engine import tables as t
-from gridflow.engine.errors import InvalidTrigger
-from gridflow.engine.loader import content_hash
-from gridflow.engine.org import Actor, Directory, Grant
-from gridflow.engine.store import Store
+from gridflow.storage import tables as t
+from gridflow.errors import InvalidTrigger
+from gridflow.domain.loader import content_hash
+from gridflow.domain.org import Actor, Directory, Grant
+from gridflow.storage.store import Store
 
 
 @pytest.fixture

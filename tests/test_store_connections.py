@@ -15,8 +15,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from gridflow.engine import tables as t
-from gridflow.engine.store import Store
+from gridflow.storage import tables as t
+from gridflow.storage.store import Store
 
 
 @pytest.fixture

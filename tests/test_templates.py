@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gridflow.engine.errors import DefinitionError, GridflowError, NotFound
-from gridflow.engine.templates import (
+from gridflow.errors import DefinitionError, GridflowError, NotFound
+from gridflow.domain.templates.renderer import (
     NOTICE_CONTEXT_NAMES,
     RenderedNotice,
     TemplateError,

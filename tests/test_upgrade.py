@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from conftest import FakeClock
 
-from gridflow import kpi
-from gridflow.engine import tables as t
-from gridflow.engine.engine import Engine
-from gridflow.engine.store import FACETS_PENDING
+from gridflow.service import kpi
+from gridflow.storage import tables as t
+from gridflow.service.engine import Engine
+from gridflow.storage.store import FACETS_PENDING
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 

@@ -131,7 +131,7 @@ def serve() -> None:
     import io
     import shlex
 
-    from gridflow.cli import cli
+    from gridflow.drivers.cli.main import cli
 
     results = []
     for command in json.load(sys.stdin):
@@ -224,7 +224,7 @@ def test_walkthrough_commands_print_what_the_page_shows(tmp_path):
 def cli_run(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from gridflow.cli import cli
+    from gridflow.drivers.cli.main import cli
 
     monkeypatch.chdir(tmp_path)
     env = {"GRIDFLOW_DATABASE_URL": None, "GRIDFLOW_WORKFLOWS": None, "GRIDFLOW_NOW": None}
@@ -237,7 +237,7 @@ def cli_run(tmp_path, monkeypatch):
 
 
 def test_validate_passes_on_both_builtin_workflows(cli_run):
-    from gridflow.engine.engine import BUILTIN_WORKFLOWS
+    from gridflow.service.engine import BUILTIN_WORKFLOWS
 
     files = [str(BUILTIN_WORKFLOWS / f"{w}.yaml") for w in ("four_list", "raise_hand")]
     res = cli_run("validate", *files)
@@ -254,7 +254,7 @@ def test_validate_passes_on_both_builtin_workflows(cli_run):
 def test_graph_draws_every_state_and_trigger(cli_run, workflow, fmt):
     from test_four_list import _builtin_workflows
 
-    from gridflow.engine.engine import BUILTIN_WORKFLOWS
+    from gridflow.service.engine import BUILTIN_WORKFLOWS
 
     res = cli_run("graph", workflow, "--format", fmt)
     assert res.exit_code == 0, res.output

@@ -1,6 +1,6 @@
-"""Regenerate gridflow/workflows/org.yaml, the Fenglin Street sample directory.
+"""Regenerate gridflow/builtin/workflows/org.yaml, the Fenglin Street sample directory.
 
-Run: python tools/make_sample_org.py > gridflow/workflows/org.yaml
+Run: python tools/make_sample_org.py > gridflow/builtin/workflows/org.yaml
 Names of committees and people are illustrative; the shape (1 street, 5 areas, 32
 residential committees, micro-grids under a few of them, the 9 departments) follows the
 sources (seed 000: the "1+5+32" system and the "1+9+N" forces).

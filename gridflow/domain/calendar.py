@@ -1,0 +1,572 @@
+"""The business calendar: which days are working days, and deadline maths in working time.
+
+Pure domain code: it never reads the wall clock, the database or the CLI. Every datetime in
+and out is timezone-aware (naive input is taken as UTC); returned instants are in UTC, while
+all day/hour reasoning happens in the calendar's timezone (default ``Asia/Shanghai``).
+
+Which days work
+    Holidays and make-up working days (调休, a working Saturday or Sunday) come from the
+    ``chinese_calendar`` package (``chinesecalendar``, official State Council schedules). An
+    override file (YAML, see ``CalendarOverrides``) adds local changes and whole new years
+    before the package has them; an override entry always beats package data. Outside the
+    years covered by the package or declared by the override file (``years:``), days are a
+    Monday–Friday *guess*: ``day()`` says ``source="guess"`` and every ``Deadline`` whose
+    computation touches such a year has ``provisional=True``. It is never silent.
+
+Duration semantics (see ``gridflow.domain.duration``)
+    ``wd``  working days, counted from the day after the start (次日起算). ``N wd`` ends at
+            the END of working hours (17:30 by default) of the N-th working day after the
+            start's local date, whatever the start's time of day. Example: 2026-09-28 + 5wd =
+            2026-10-10 17:30 (Oct 1–7 National Day, Oct 10 a make-up Saturday). ``0wd`` is the
+            end of the start day if it is a working day, else of the next working day. A
+            fractional amount (``0.5wd``, ``1.5wd``) is converted to working hours of a full
+            day (7.5 h by default) and added like ``wh``.
+    ``wh``  working hours: time only runs inside the working windows (08:30–11:30 and
+            13:00–17:30 by default) of working days; lunch, evenings, weekends and holidays
+            are skipped (11:00 + 1wh = 13:30; 17:00 + 1wh = 09:00 next working day). A result
+            that lands exactly on the end of a window stays there (17:00 + 0.5wh = 17:30).
+    ``h``, ``d``, ``m``  plain elapsed time (``d`` = 24 h); no holiday data is used, so such
+            deadlines are never provisional.
+
+Subtracting (reminders such as "4wh before due") walks working time backwards for ``wh`` and
+fractional ``wd``; a whole ``N wd`` gives the same local clock time on the N-th working day
+before the due date. ``at_fraction`` places a point at a fraction of the *working* time
+between two instants (plain time when there is no working time between them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import chinese_calendar
+import yaml
+
+from gridflow.domain.duration import Duration
+from gridflow.errors import CalendarNotCovered, DefinitionError, GridflowError, Problem
+from gridflow.domain.suggest import did_you_mean
+
+DEFAULT_WORK_HOURS: tuple[tuple[time, time], ...] = (
+    (time(8, 30), time(11, 30)),
+    (time(13, 0), time(17, 30)),
+)
+_ONE_DAY = timedelta(days=1)
+_CHINESE_NAMES = {h.value: h.chinese for h in chinese_calendar.Holiday}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An instant (aware, UTC) and whether it rests on guessed (uncovered) calendar years."""
+
+    at: datetime
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """One local date. ``kind``: workday / weekend / holiday / makeup (调休 working weekend day).
+
+    ``source``: "package" (chinese_calendar), "override" (the override file) or "guess"
+    (the year is not covered: Monday–Friday assumed).
+    """
+
+    day: date
+    working: bool
+    kind: str
+    name: str | None
+    source: str
+
+
+# --------------------------------------------------------------------------- package data
+
+
+@cache
+def _package_years() -> tuple[int, int]:
+    """First and last year ``chinese_calendar`` has official data for."""
+    days = chinese_calendar.holidays
+    return min(days).year, max(days).year
+
+
+def _package_detail(d: date) -> tuple[bool, str | None] | None:
+    """``(is_day_off, holiday name)`` from the package, or ``None`` for a year it lacks."""
+    try:
+        off, name = chinese_calendar.get_holiday_detail(d)
+    except NotImplementedError:
+        return None
+    return bool(off), (_CHINESE_NAMES.get(name, name) if name else None)
+
+
+# --------------------------------------------------------------------------- overrides
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OVERRIDE_KEYS = ("years", "holidays", "workdays")
+
+
+def _problem(file: str, node: yaml.Node | None, path: str, message: str) -> Problem:
+    mark = node.start_mark if node is not None else None
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    return Problem(file=file, line=line, column=col, path=path, message=message)
+
+
+@dataclass(frozen=True)
+class CalendarOverrides:
+    """Local calendar changes, usually read from YAML::
+
+        years: [2027]            # years this file fully specifies (they count as covered)
+        holidays:                # days off (also local changes in covered years)
+          2027-01-01: 元旦
+        workdays:                # make-up working days (调休), working even on a weekend
+          2027-02-07: 春节调休
+
+    Entries beat package data; for days without an entry the package (where it has the
+    year) or the plain Monday–Friday rule applies. Listing a year in ``years`` is what marks
+    it as covered: entries in an undeclared, package-less year still leave it provisional.
+    """
+
+    years: frozenset[int] = frozenset()
+    holidays: Mapping[date, str | None] = field(default_factory=dict)
+    workdays: Mapping[date, str | None] = field(default_factory=dict)
+    source: str = "<overrides>"
+
+    @classmethod
+    def load(cls, path: str | Path) -> CalendarOverrides:
+        """Read an override file; ``DefinitionError`` if it is missing or has mistakes."""
+        file = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise DefinitionError(
+                [Problem(file, 0, 0, "", f"cannot read calendar override file: {reason}")]
+            ) from None
+        return cls.parse(text, file=file)
+
+    @classmethod
+    def parse(cls, text: str, file: str = "<string>") -> CalendarOverrides:
+        """Parse override YAML (SafeLoader). Raises ``DefinitionError`` listing every problem."""
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            reason = getattr(exc, "problem", None) or str(exc)
+            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+            raise DefinitionError(
+                [Problem(file, line, col, "", f"not valid YAML: {reason}")]
+            ) from None
+        if root is None:
+            return cls(source=file)
+        parser = _OverrideParser(file)
+        overrides = parser.parse(root)
+        if parser.problems:
+            raise DefinitionError(parser.problems)
+        return overrides
+
+
+class _OverrideParser:
+    """Walks the composed YAML node tree so every mistake keeps its line and column."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def fail(self, node: yaml.Node | None, path: str, message: str) -> None:
+        self.problems.append(_problem(self.file, node, path, message))
+
+    def parse(self, root: yaml.Node) -> CalendarOverrides:
+        years: set[int] = set()
+        days: dict[str, dict[date, str | None]] = {"holidays": {}, "workdays": {}}
+        marks: dict[tuple[str, date], yaml.Node] = {}
+        if not isinstance(root, yaml.MappingNode):
+            self.fail(root, "", "expected a mapping with keys: years, holidays, workdays")
+            return CalendarOverrides(source=self.file)
+        seen: set[str] = set()
+        for key_node, value in root.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key in seen:
+                self.fail(key_node, key, f"duplicate key {key!r}")
+                continue
+            seen.add(key)
+            if key == "years":
+                years |= self.years(value)
+            elif key in days:
+                self.days(value, key, days[key], marks)
+            else:
+                hint = did_you_mean(key, _OVERRIDE_KEYS)
+                self.fail(
+                    key_node, key, f"unknown key {key!r}{hint}; expected years, holidays, workdays"
+                )
+        for d in sorted(days["holidays"].keys() & days["workdays"].keys()):
+            self.fail(
+                marks["workdays", d],
+                f"workdays.{d.isoformat()}",
+                f"{d.isoformat()} is listed both as a holiday and as a workday",
+            )
+        return CalendarOverrides(
+            years=frozenset(years),
+            holidays=days["holidays"],
+            workdays=days["workdays"],
+            source=self.file,
+        )
+
+    def years(self, node: yaml.Node) -> set[int]:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return set()
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        found: set[int] = set()
+        for i, item in enumerate(items):
+            path = f"years[{i}]" if isinstance(node, yaml.SequenceNode) else "years"
+            text = item.value if isinstance(item, yaml.ScalarNode) else None
+            if not (isinstance(text, str) and re.fullmatch(r"\d{4}", text.strip())):
+                self.fail(item, path, f"expected a year like 2027, got {_show(item)}")
+                continue
+            found.add(int(text))
+        return found
+
+    def days(
+        self,
+        node: yaml.Node,
+        section: str,
+        out: dict[date, str | None],
+        marks: dict[tuple[str, date], yaml.Node],
+    ) -> None:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, section, "expected a mapping of YYYY-MM-DD: name")
+            return
+        for key_node, value in node.value:
+            raw = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else _show(key_node)
+            path = f"{section}.{raw}"
+            try:
+                if not _DATE.match(raw):
+                    raise ValueError("expected YYYY-MM-DD")
+                d = date.fromisoformat(raw)
+            except ValueError as exc:
+                self.fail(key_node, path, f"{raw!r} is not a valid date ({exc})")
+                continue
+            if d in out:
+                self.fail(key_node, path, f"{raw} is listed twice")
+                continue
+            if not isinstance(value, yaml.ScalarNode):
+                self.fail(value, path, "expected a name (text), e.g. 元旦")
+                continue
+            out[d] = None if value.tag.endswith(":null") else str(value.value)
+            marks[section, d] = key_node
+
+
+def _show(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return repr(node.value)
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+
+
+# --------------------------------------------------------------------------- settings helpers
+
+
+def _zone(name: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(name, ZoneInfo):
+        return name
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(name, available_timezones())
+        raise GridflowError(f"unknown timezone {name!r}{hint}") from None
+
+
+def _check_windows(windows: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
+    """Working windows must be non-empty, each start < end, sorted and not overlapping."""
+    result = tuple((start, end) for start, end in windows)
+    if not result:
+        raise ValueError("work_hours needs at least one window, e.g. 08:30-11:30")
+    previous_end: time | None = None
+    for start, end in result:
+        if not start < end:
+            raise ValueError(f"work_hours window {start:%H:%M}-{end:%H:%M} ends before it starts")
+        if previous_end is not None and start < previous_end:
+            raise ValueError("work_hours windows must be in order and must not overlap")
+        previous_end = end
+    return result
+
+
+def parse_work_hours(specs: Iterable[str]) -> tuple[tuple[time, time], ...]:
+    """``["08:30-11:30", "13:00-17:30"]`` → time windows; ``GridflowError`` when malformed."""
+    windows = []
+    for spec in specs:
+        match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*", str(spec))
+        try:
+            if not match:
+                raise ValueError("expected HH:MM-HH:MM")
+            start, end = (time.fromisoformat(t.zfill(5)) for t in match.groups())
+        except ValueError as exc:
+            raise GridflowError(f"calendar.work_hours: cannot read {spec!r} ({exc})") from None
+        windows.append((start, end))
+    try:
+        return _check_windows(windows)
+    except ValueError as exc:
+        raise GridflowError(f"calendar.work_hours: {exc}") from None
+
+
+def _aware(dt: datetime) -> datetime:
+    """Naive datetimes are taken as UTC."""
+    if not isinstance(dt, datetime):
+        raise TypeError(f"expected a datetime, not {type(dt).__name__}")
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+# --------------------------------------------------------------------------- the calendar
+
+
+class BusinessCalendar:
+    """Working days and working-time arithmetic for one timezone and set of working hours."""
+
+    def __init__(
+        self,
+        timezone: str | ZoneInfo = "Asia/Shanghai",
+        work_hours: Sequence[tuple[time, time]] = DEFAULT_WORK_HOURS,
+        overrides: CalendarOverrides | None = None,
+    ):
+        self.tz: ZoneInfo = _zone(timezone)
+        self.work_hours = _check_windows(work_hours)
+        self.overrides = overrides or CalendarOverrides()
+        self._days: dict[date, DayInfo] = {}
+        # per local date, its working windows as UTC instants (the calendar never changes
+        # after construction: a new calendar is built for new settings or overrides)
+        self._day_windows: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._full_day_seconds = sum(
+            (datetime.combine(date.min, e) - datetime.combine(date.min, s)).total_seconds()
+            for s, e in self.work_hours
+        )
+
+    @classmethod
+    def from_settings(
+        cls, *, timezone: str, work_hours: list[str], overrides: str | None
+    ) -> BusinessCalendar:
+        """Build from config values (``"08:30-11:30"`` strings, override file path or None)."""
+        windows = parse_work_hours(work_hours)
+        loaded = CalendarOverrides.load(overrides) if overrides else None
+        return cls(timezone=timezone, work_hours=windows, overrides=loaded)
+
+    def __repr__(self) -> str:
+        hours = ", ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in self.work_hours)
+        return f"BusinessCalendar({self.tz.key!r}, [{hours}], overrides={self.overrides.source!r})"
+
+    # ---- coverage
+
+    def covers(self, year: int) -> bool:
+        """True when the package has official data for ``year`` or the override file declares it."""
+        first, last = _package_years()
+        return first <= year <= last or year in self.overrides.years
+
+    def covered_years(self) -> tuple[int, int]:
+        """The contiguous span of covered years around the package data (extended by overrides)."""
+        first, last = _package_years()
+        while first - 1 in self.overrides.years:
+            first -= 1
+        while last + 1 in self.overrides.years:
+            last += 1
+        return first, last
+
+    def uncovered_years_between(self, a: datetime, b: datetime) -> list[int]:
+        """Years (of local dates from ``a`` to ``b``, either order) without holiday data."""
+        ya, yb = self._local_date(a).year, self._local_date(b).year
+        return [y for y in range(min(ya, yb), max(ya, yb) + 1) if not self.covers(y)]
+
+    def check_covered(self, a: datetime, b: datetime) -> None:
+        """Raise ``CalendarNotCovered`` for the first uncovered year between ``a`` and ``b``."""
+        missing = self.uncovered_years_between(a, b)
+        if missing:
+            raise CalendarNotCovered(missing[0], self.covered_years())
+
+    # ---- days
+
+    def day(self, d: date) -> DayInfo:
+        """What ``d`` (a local date; a datetime is converted to its local date) is."""
+        if isinstance(d, datetime):
+            d = self._local_date(d)
+        info = self._days.get(d)
+        if info is None:
+            info = self._days[d] = self._classify(d)
+        return info
+
+    def _classify(self, d: date) -> DayInfo:
+        weekend = d.weekday() >= 5
+        if d in self.overrides.holidays:
+            return DayInfo(d, False, "holiday", self.overrides.holidays[d], "override")
+        if d in self.overrides.workdays:
+            kind = "makeup" if weekend else "workday"
+            return DayInfo(d, True, kind, self.overrides.workdays[d], "override")
+        package = _package_detail(d)
+        if package is not None:
+            off, name = package
+            if off:
+                return DayInfo(d, False, "holiday" if name else "weekend", name, "package")
+            return DayInfo(d, True, "makeup" if weekend else "workday", name, "package")
+        source = "override" if d.year in self.overrides.years else "guess"
+        return DayInfo(d, not weekend, "weekend" if weekend else "workday", None, source)
+
+    def is_working_day(self, d: date) -> bool:
+        """Whether ``d`` is a working day (a Monday–Friday guess beyond coverage)."""
+        return self.day(d).working
+
+    def month(self, year: int, month: int) -> list[DayInfo]:
+        """Every day of the month, in order."""
+        d = date(year, month, 1)
+        days = []
+        while d.month == month:
+            days.append(self.day(d))
+            d += _ONE_DAY
+        return days
+
+    # ---- deadlines
+
+    def add(self, start: datetime, duration: Duration) -> Deadline:
+        """``start`` + ``duration`` under the semantics in the module docstring."""
+        start = _aware(start)
+        if not duration.is_working_time:
+            return Deadline((start + duration.as_timedelta()).astimezone(UTC), False)
+        if duration.unit == "wd" and duration.amount.is_integer():
+            return self._deadline(self._add_working_days(start, int(duration.amount)), start)
+        return self.add_working_seconds(start, self._working_seconds_of(duration))
+
+    def subtract(self, due: datetime, duration: Duration) -> Deadline:
+        """``due`` − ``duration``, e.g. a reminder "4wh before due" (see module docstring)."""
+        due = _aware(due)
+        if not duration.is_working_time:
+            return Deadline((due - duration.as_timedelta()).astimezone(UTC), False)
+        if duration.unit == "wd" and duration.amount.is_integer():
+            return self._deadline(self._back_working_days(due, int(duration.amount)), due)
+        return self.add_working_seconds(due, -self._working_seconds_of(duration))
+
+    def add_working_seconds(self, start: datetime, seconds: float) -> Deadline:
+        """The instant ``seconds`` of working time after ``start`` (before it if negative)."""
+        start = _aware(start)
+        if not math.isfinite(seconds):
+            raise ValueError(f"working seconds must be finite, not {seconds!r}")
+        at = self._forward(start, seconds) if seconds >= 0 else self._backward(start, -seconds)
+        return self._deadline(at, start)
+
+    def working_seconds(self, a: datetime, b: datetime) -> float:
+        """Working time between ``a`` and ``b`` in seconds (0 if ``b <= a``)."""
+        a, b = _aware(a).astimezone(UTC), _aware(b).astimezone(UTC)
+        if b <= a:
+            return 0.0
+        tz = self.tz
+        d, last = a.astimezone(tz).date(), b.astimezone(tz).date()
+        total = 0.0
+        windows = self._windows
+        while d <= last:
+            for ws, we in windows(d):
+                lo = ws if ws > a else a
+                hi = we if we < b else b
+                if hi > lo:
+                    total += (hi - lo).total_seconds()
+            d += _ONE_DAY
+        return total
+
+    def at_fraction(self, start: datetime, due: datetime, fraction: float) -> Deadline:
+        """The point ``fraction`` (0.5 = half) of the working time from ``start`` to ``due``.
+
+        With no working time in between, the fraction is taken of plain elapsed time.
+        """
+        if not (math.isfinite(fraction) and fraction >= 0):
+            raise ValueError(f"fraction must be a number >= 0, not {fraction!r}")
+        start, due = _aware(start), _aware(due)
+        total = self.working_seconds(start, due)
+        if total > 0:
+            at = self._forward(start, total * fraction)
+        else:
+            at = start + (due - start) * fraction
+        return self._deadline(at, start, due)
+
+    # ---- internals
+
+    def _local_date(self, dt: datetime) -> date:
+        return _aware(dt).astimezone(self.tz).date()
+
+    def _at(self, d: date, t: time) -> datetime:
+        """Local date + wall-clock time → aware UTC instant."""
+        return datetime.combine(d, t, tzinfo=self.tz).astimezone(UTC)
+
+    def _windows(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working windows of ``d`` as UTC instants (none on a day off); worked out once
+        per date."""
+        windows = self._day_windows.get(d)
+        if windows is None:
+            if self.is_working_day(d):
+                windows = tuple((self._at(d, s), self._at(d, e)) for s, e in self.work_hours)
+            else:
+                windows = ()
+            self._day_windows[d] = windows
+        return windows
+
+    def _day_seconds(self) -> float:
+        return self._full_day_seconds
+
+    def _working_seconds_of(self, duration: Duration) -> float:
+        if duration.unit == "wd":
+            return duration.amount * self._day_seconds()
+        return duration.amount * 3600
+
+    def _deadline(self, at: datetime, *others: datetime) -> Deadline:
+        """A Deadline at ``at``, provisional if any year from the earliest to the latest is."""
+        points = [at, *others]
+        at_utc = at.astimezone(UTC)
+        return Deadline(at_utc, bool(self.uncovered_years_between(min(points), max(points))))
+
+    def _add_working_days(self, start: datetime, n: int) -> datetime:
+        d = self._local_date(start)
+        if n == 0:
+            while not self.is_working_day(d):
+                d += _ONE_DAY
+        for _ in range(n):
+            d += _ONE_DAY
+            while not self.is_working_day(d):
+                d += _ONE_DAY
+        return self._at(d, self.work_hours[-1][1])
+
+    def _back_working_days(self, due: datetime, n: int) -> datetime:
+        local = due.astimezone(self.tz)
+        d = local.date()
+        for _ in range(n):
+            d -= _ONE_DAY
+            while not self.is_working_day(d):
+                d -= _ONE_DAY
+        return datetime.combine(d, local.time(), tzinfo=self.tz).astimezone(UTC)
+
+    def _forward(self, start: datetime, seconds: float) -> datetime:
+        cur, remaining = start.astimezone(UTC), seconds
+        if remaining <= 0:
+            return cur
+        d = self._local_date(cur)
+        while True:
+            for ws, we in self._windows(d):
+                begin = max(ws, cur)
+                if begin >= we:
+                    continue
+                available = (we - begin).total_seconds()
+                if remaining <= available:
+                    return begin + timedelta(seconds=remaining)
+                remaining -= available
+            d += _ONE_DAY
+
+    def _backward(self, due: datetime, seconds: float) -> datetime:
+        cur, remaining = due.astimezone(UTC), seconds
+        if remaining <= 0:
+            return cur
+        d = self._local_date(cur)
+        while True:
+            for ws, we in reversed(self._windows(d)):
+                end = min(we, cur)
+                if end <= ws:
+                    continue
+                available = (end - ws).total_seconds()
+                if remaining <= available:
+                    return end - timedelta(seconds=remaining)
+                remaining -= available
+            d -= _ONE_DAY

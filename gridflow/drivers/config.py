@@ -1,0 +1,111 @@
+"""Settings: one ``gridflow.toml`` (optional) plus environment variables, plus CLI flags.
+
+Precedence, highest first: CLI flag → environment variable → ``gridflow.toml`` → default.
+The file is ``$GRIDFLOW_CONFIG`` or ``./gridflow.toml``. Example (every key optional)::
+
+    database_url = "sqlite:///gridflow.db"
+    workflows = "workflows"            # folder of workflow YAML (default: built-ins)
+    org = "org.yaml"                   # loaded with `gridflow org load`; this is only a default
+    base_url = "https://gridflow.example/cases"
+
+    [calendar]
+    timezone = "Asia/Shanghai"
+    work_hours = ["08:30-11:30", "13:00-17:30"]
+    overrides = "calendar-overrides.yaml"
+
+    [daemon]
+    interval_seconds = 5
+    [[daemon.cron]]                    # extra scheduled jobs
+    job = "digest"                     # daily overdue digest per unit
+    cron = "30 8 * * mon-fri"
+
+    [channels.email]
+    type = "smtp"
+    host = "127.0.0.1"
+    port = 25
+
+This module is a driver-ring helper: the engine itself takes plain values.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gridflow.errors import GridflowError
+
+from gridflow.service.engine import BUILTIN_WORKFLOWS
+DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
+
+
+@dataclass
+class CalendarSettings:
+    timezone: str = "Asia/Shanghai"
+    work_hours: list[str] = field(default_factory=lambda: ["08:30-11:30", "13:00-17:30"])
+    overrides: str | None = None  # path to a calendar override YAML file
+
+    def build(self):
+        """The ``BusinessCalendar`` these settings describe."""
+        from gridflow.domain.calendar import BusinessCalendar
+
+        return BusinessCalendar.from_settings(
+            timezone=self.timezone, work_hours=self.work_hours, overrides=self.overrides
+        )
+
+
+@dataclass
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    workflows: str | None = None
+    org: str | None = None
+    base_url: str = "http://localhost/cases"
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    daemon: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None  # the file these came from, if any
+
+    def workflows_dir(self) -> Path:
+        """Explicit setting, else ``./workflows`` when it exists, else the built-ins."""
+        if self.workflows:
+            return Path(self.workflows)
+        local = Path("workflows")
+        return local if local.is_dir() else BUILTIN_WORKFLOWS
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Read the config file (if any) and the ``GRIDFLOW_*`` environment variables."""
+    path = path or os.environ.get("GRIDFLOW_CONFIG")
+    candidate = Path(path) if path else Path("gridflow.toml")
+    raw: dict[str, Any] = {}
+    if candidate.is_file():
+        try:
+            raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise GridflowError(f"{candidate}: {exc}") from None
+    elif path:
+        raise GridflowError(f"config file {candidate} does not exist")
+    cal = raw.pop("calendar", {}) or {}
+    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels"}
+    unknown = set(raw) - known
+    if unknown:
+        from gridflow.domain.suggest import did_you_mean
+
+        name = sorted(unknown)[0]
+        raise GridflowError(f"{candidate}: unknown setting {name!r}{did_you_mean(name, known)}")
+    settings = Settings(
+        calendar=CalendarSettings(**cal),
+        source=str(candidate) if candidate.is_file() else None,
+        **raw,
+    )
+    env = os.environ
+    settings.database_url = env.get("GRIDFLOW_DATABASE_URL", settings.database_url)
+    settings.workflows = env.get("GRIDFLOW_WORKFLOWS", settings.workflows)
+    settings.base_url = env.get("GRIDFLOW_BASE_URL", settings.base_url)
+    settings.calendar.timezone = env.get("GRIDFLOW_TIMEZONE", settings.calendar.timezone)
+    settings.calendar.overrides = env.get(
+        "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides
+    )
+    return settings

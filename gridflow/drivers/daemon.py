@@ -1,0 +1,236 @@
+"""``gridflow daemon``: APScheduler as the heartbeat of ticks, delivery and digests.
+
+APScheduler (3.11, in-memory job store only: its SQL job store pickles jobs and cannot be
+shared) runs one interval job — a *pass*: ``engine.tick`` (due SLA timers), the outbox
+dispatcher, a heartbeat row, and a reload when workflow files changed — plus cron jobs from
+configuration (``[[daemon.cron]] job = "digest", cron = "30 8 * * mon-fri"``: the overdue
+digest per unit). Durable state lives in the database, never in the scheduler, so any number
+of daemons can run against one PostgreSQL and a killed daemon loses nothing.
+
+Signals: SIGTERM/SIGINT stop after the current pass; SIGHUP reloads workflows and the org.
+A broken edit is logged with its located errors and the last good definitions stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gridflow.storage import tables as t
+from gridflow.errors import DefinitionError, GridflowError
+
+log = logging.getLogger("gridflow.drivers.daemon")
+
+
+class Daemon:
+    def __init__(
+        self,
+        engine,
+        dispatcher,
+        *,
+        interval: float = 5.0,
+        cron: list | None = None,
+        watch: Path | None = None,
+        once: bool = False,
+        calendar_factory=None,
+        calendar_file: Path | None = None,
+    ):
+        """``calendar_factory`` builds the calendar again on reload (a new override file, or
+        a chinesecalendar upgrade), and provisional deadlines are then recomputed;
+        ``calendar_file`` (the override file) is watched like the workflow files."""
+        self.engine, self.dispatcher = engine, dispatcher
+        self.calendar_factory, self.calendar_file = calendar_factory, calendar_file
+        self.interval, self.cron, self.watch, self.once = interval, cron or [], watch, once
+        self.id = engine.owner
+        self._reload = threading.Event()
+        self._mtimes = self._snapshot()
+        self.scheduler = None
+        self.passes = 0
+
+    # ---- one pass -----------------------------------------------------------------------
+    def run_pass(self) -> None:
+        """Reload if asked or files changed; tick; deliver; beat. Never raises."""
+        try:
+            if self._reload.is_set() or self._changed():
+                self._reload.clear()
+                self.reload()
+            now = self.engine.now()
+            ticked = self.engine.tick(now)
+            sent = self.dispatcher.run_once(now)
+            self.passes += 1
+            self._beat(now, ticked.fired, sent.sent)
+            if ticked.fired or sent.claimed:
+                log.info(
+                    "pass: %d timers acted on (%d late), %d notices sent, %d retried, %d dead",
+                    ticked.fired,
+                    ticked.late,
+                    sent.sent,
+                    sent.retried,
+                    sent.dead,
+                )
+            for err in ticked.errors + sent.errors:
+                log.warning("%s", err)
+        except GridflowError as exc:
+            log.error("pass failed: %s", exc)
+        except Exception:
+            log.exception("pass failed")
+
+    def reload(self) -> None:
+        try:
+            calendar = self.calendar_factory() if self.calendar_factory else None
+            self.engine.reload(calendar)
+            log.info("reloaded workflows: %s", ", ".join(sorted(self.engine.workflows)))
+        except DefinitionError as exc:
+            log.error(
+                "reload refused; keeping the last good definitions:\n%s",
+                "\n".join(str(p) for p in exc.problems),
+            )
+        self._mtimes = self._snapshot()
+
+    def _snapshot(self) -> dict[str, float]:
+        files = list(self.watch.rglob("*.yaml")) if self.watch and self.watch.is_dir() else []
+        if self.calendar_file is not None and self.calendar_file.is_file():
+            files.append(self.calendar_file)
+        return {str(p): p.stat().st_mtime for p in files}
+
+    def _changed(self) -> bool:
+        return self._snapshot() != self._mtimes
+
+    def _beat(self, now: datetime, fired: int, sent: int) -> None:
+        d = t.daemon_t
+        with self.engine.store.write() as conn:
+            wall = datetime.now(UTC)  # liveness is wall time, whatever the engine's clock says
+            done = conn.execute(
+                d.update()
+                .where(d.c.id == self.id)
+                .values(
+                    beat_at=wall,
+                    ticks=d.c.ticks + 1,
+                    timers_fired=d.c.timers_fired + fired,
+                    notices_sent=d.c.notices_sent + sent,
+                )
+            ).rowcount
+            if not done:
+                conn.execute(
+                    d.insert().values(
+                        id=self.id,
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                        started_at=wall,
+                        beat_at=wall,
+                        ticks=1,
+                        timers_fired=fired,
+                        notices_sent=sent,
+                    )
+                )
+
+    def _stopped(self) -> None:
+        d = t.daemon_t
+        with self.engine.store.write() as conn:
+            conn.execute(d.update().where(d.c.id == self.id).values(stopped_at=datetime.now(UTC)))
+
+    # ---- scheduling --------------------------------------------------------------------
+    def digest(self) -> None:
+        try:
+            n = self.engine.digest()
+            log.info("digest: %d notices", n)
+        except Exception:
+            log.exception("digest failed")
+
+    def run(self) -> None:
+        """Block until SIGTERM/SIGINT; the pass under way is finished first."""
+        if self.once:
+            self.run_pass()
+            self._stopped()
+            return
+        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.triggers.cron import CronTrigger
+
+        self.scheduler = sched = BlockingScheduler(timezone=str(self.engine.calendar.tz))
+        sched.add_job(
+            self.run_pass,
+            "interval",
+            seconds=self.interval,
+            id="pass",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        jobs = {"digest": self.digest}
+        for i, entry in enumerate(self.cron):
+            job = jobs.get(entry.get("job", ""))
+            if job is None:
+                raise GridflowError(
+                    f"daemon.cron[{i}]: unknown job {entry.get('job')!r} (known: {', '.join(jobs)})"
+                )
+            sched.add_job(
+                job,
+                CronTrigger.from_crontab(entry["cron"], timezone=str(self.engine.calendar.tz)),
+                id=f"cron-{i}",
+                max_instances=1,
+                coalesce=True,
+            )
+
+        def stop(signum, _frame):
+            log.info("signal %s: stopping after the current pass", signal.Signals(signum).name)
+            threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        log.info(
+            "daemon %s: every %.1fs over %s", self.id, self.interval, self.engine.store.safe_url
+        )
+        try:
+            sched.start()
+        finally:
+            self.dispatcher.close()
+            self._stopped()
+            log.info("daemon %s stopped after %d passes", self.id, self.passes)
+
+
+def status(engine, now: datetime | None = None, stale_after: float = 60.0) -> dict:
+    """Live daemons, due timers, and the notice backlog, for ``gridflow status``."""
+    now = now or engine.now()
+    d, tm, o = t.daemon_t, t.timer_t, t.outbox_t
+    with engine.store.read() as conn:
+        daemons = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(d).where(d.c.stopped_at.is_(None)).order_by(d.c.started_at)
+            )
+        ]
+        due = conn.execute(
+            sa.select(sa.func.count()).where(tm.c.status == "pending", tm.c.due_at <= now)
+        ).scalar_one()
+        pending_timers = conn.execute(
+            sa.select(sa.func.count()).where(tm.c.status == "pending")
+        ).scalar_one()
+        notices = dict(
+            conn.execute(sa.select(o.c.status, sa.func.count()).group_by(o.c.status)).all()
+        )
+        provisional = conn.execute(
+            sa.select(sa.func.count()).where(
+                t.case_t.c.closed_at.is_(None), t.case_t.c.due_provisional.is_(True)
+            )
+        ).scalar_one()
+    for row in daemons:
+        age = (datetime.now(UTC) - row["beat_at"]).total_seconds()
+        row["live"] = age <= stale_after
+        row["beat_age_s"] = round(age, 1)
+    return {
+        "now": now,
+        "daemons": daemons,
+        "timers_due": due,
+        "timers_pending": pending_timers,
+        "notices": notices,
+        "provisional_deadlines": provisional,
+    }

@@ -1,0 +1,16 @@
+"""Notice channels (driver ring): console, file, smtp, webhook, and the registry building them."""
+
+from gridflow.errors import DeliveryError
+from gridflow.drivers.notifiers.base import Channel, OutboundNotice, new_notice_id
+from gridflow.drivers.notifiers.registry import CHANNEL_TYPES, build_channels
+from gridflow.drivers.notifiers.webhook import verify_signature
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "Channel",
+    "DeliveryError",
+    "OutboundNotice",
+    "build_channels",
+    "new_notice_id",
+    "verify_signature",
+]

@@ -1,0 +1,160 @@
+"""The exception tree. Every error gridflow raises on purpose is a ``GridflowError``.
+
+    GridflowError
+    ├── DefinitionError        a workflow / org / template file is wrong (carries every Problem)
+    ├── NotFound               no such case, workflow, person, unit, notice
+    ├── Refused                the engine will not do what was asked
+    │   ├── InvalidTrigger     the trigger does not exist or is not allowed in this state
+    │   ├── RoleRefused        the actor lacks the role (or the unit scope) the transition needs
+    │   ├── GuardRefused       a ``when`` guard or a ``check`` said no
+    │   └── MissingFields      the event did not supply what ``requires`` names / bad field values
+    ├── Conflict               optimistic concurrency: the case moved on since it was read
+    ├── CalendarNotCovered     a working-time computation reached a year with no holiday data
+    └── DeliveryError          a notice channel failed (``permanent`` tells retry from dead letter)
+
+Each carries its context as attributes, so callers (the CLI, an embedding app) never parse text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class GridflowError(Exception):
+    """Root of every gridflow error. ``str(err)`` is a complete sentence for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located mistake in a source file: ``FILE:LINE:COL: yaml.path: message``."""
+
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+    path: str  # dotted YAML path, e.g. ``states.triage.sla.due``
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        path = f" {self.path}:" if self.path else ""
+        tag = "" if self.severity == "error" else f" {self.severity}:"
+        return f"{where}:{tag}{path} {self.message}"
+
+
+class DefinitionError(GridflowError):
+    """A definition file has one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        head = f"{len(errors)} error(s)" if errors else "no errors"
+        super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+
+
+class NotFound(GridflowError):
+    def __init__(self, kind: str, key: object, known: Iterable[str] = ()):
+        self.kind, self.key = kind, key
+        from gridflow.domain.suggest import did_you_mean
+
+        hint = did_you_mean(str(key), known)
+        super().__init__(f"no {kind} {key!r}{hint}")
+
+
+class Refused(GridflowError):
+    """The engine refused an event. ``case_id``, ``trigger`` and ``state`` say which."""
+
+    def __init__(self, message: str, *, case_id=None, trigger=None, state=None):
+        self.case_id, self.trigger, self.state = case_id, trigger, state
+        super().__init__(message)
+
+
+class InvalidTrigger(Refused):
+    """``allowed``: the triggers the actor may fire in this state; ``defined``: every
+    trigger of the state (for other roles too); both empty in a final state."""
+
+    def __init__(
+        self,
+        *,
+        case_id,
+        trigger,
+        state,
+        allowed: Sequence[str],
+        defined: Sequence[str] | None = None,
+        actor: str | None = None,
+    ):
+        self.allowed = list(allowed)
+        self.defined = list(self.allowed if defined is None else defined)
+        if self.allowed:
+            allowed_txt = ", ".join(self.allowed)
+        elif self.defined:
+            allowed_txt = (
+                f"nothing for {actor or 'this actor'} (other roles may: {', '.join(self.defined)})"
+            )
+        else:
+            allowed_txt = "nothing (final state)"
+        super().__init__(
+            f"cannot {trigger!r} case {case_id} in state {state!r}; allowed here: {allowed_txt}",
+            case_id=case_id,
+            trigger=trigger,
+            state=state,
+        )
+
+
+class RoleRefused(Refused):
+    def __init__(self, message: str, *, actor: str, needed: Sequence[str], **kw):
+        self.actor, self.needed = actor, list(needed)
+        super().__init__(message, **kw)
+
+
+class GuardRefused(Refused):
+    def __init__(self, message: str, *, guard: str | None = None, **kw):
+        self.guard = guard
+        super().__init__(message, **kw)
+
+
+class MissingFields(Refused):
+    def __init__(self, message: str, *, fields: Sequence[str], **kw):
+        self.fields = list(fields)
+        super().__init__(message, **kw)
+
+
+class Conflict(GridflowError):
+    """The case changed since the caller read it (``expected`` vs ``actual`` version)."""
+
+    def __init__(self, case_id, expected: int, actual: int):
+        self.case_id, self.expected, self.actual = case_id, expected, actual
+        super().__init__(
+            f"case {case_id} is at version {actual}, not {expected}: "
+            "someone else moved it first; reload and try again"
+        )
+
+
+class CalendarNotCovered(GridflowError):
+    """Holiday data does not cover ``year``; working-day maths there would be a guess."""
+
+    def __init__(self, year: int, covered: tuple[int, int] | None = None):
+        self.year, self.covered = year, covered
+        span = f" (covered: {covered[0]}–{covered[1]})" if covered else ""
+        super().__init__(
+            f"the business calendar has no holiday data for {year}{span}; "
+            "add the year to the calendar override file or update chinesecalendar"
+        )
+
+
+class DeliveryError(GridflowError):
+    """A channel could not deliver: ``permanent`` → dead letter, else retry (after
+    ``retry_after`` seconds when the peer said so)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        disable_endpoint: bool = False,
+    ):
+        self.permanent, self.retry_after = permanent, retry_after
+        self.disable_endpoint = disable_endpoint
+        super().__init__(message)
