@@ -31,7 +31,11 @@ LIST_CASES = 10_000
 def _commands() -> dict[str, list[str]]:
     bindir = Path(sys.executable).parent
     gridflow = bindir / "gridflow"
-    gf = [str(gridflow)] if gridflow.exists() else [sys.executable, "-m", "gridflow.drivers.cli.main"]
+    gf = (
+        [str(gridflow)]
+        if gridflow.exists()
+        else [sys.executable, "-m", "gridflow.drivers.cli.main"]
+    )
     return {
         "python -c pass": [sys.executable, "-c", "pass"],
         "gridflow --help": [*gf, "--help"],

@@ -3,6 +3,7 @@
     GridflowError
     ├── DefinitionError        a workflow / org / template file is wrong (carries every Problem)
     ├── NotFound               no such case, workflow, person, unit, notice
+    │   └── TemplateNotFound   no notice template in any fallback language
     ├── Refused                the engine will not do what was asked
     │   ├── InvalidTrigger     the trigger does not exist or is not allowed in this state
     │   ├── RoleRefused        the actor lacks the role (or the unit scope) the transition needs
@@ -10,9 +11,19 @@
     │   └── MissingFields      the event did not supply what ``requires`` names / bad field values
     ├── Conflict               optimistic concurrency: the case moved on since it was read
     ├── CalendarNotCovered     a working-time computation reached a year with no holiday data
-    └── DeliveryError          a notice channel failed (``permanent`` tells retry from dead letter)
+    ├── DeliveryError          a notice channel failed (``permanent`` tells retry from dead letter)
+    ├── ExpressionError        a guard / value expression does not compile or failed to evaluate
+    ├── FieldValueError        a value does not fit its field's type (also a ``ValueError``)
+    ├── TemplateError          rendering a notice template failed (``file``, ``line``)
+    │   ├── TemplateSecurityError   the sandbox refused an operation
+    │   └── TemplateLimitError      a resource cap was hit
+    ├── PeriodError            a report period that cannot be read (also a ``ValueError``)
+    ├── ReportError            a report could not be produced
+    └── CaseMoved              internal: the case changed between read and write; the engine
+                               re-checks the event (never escapes ``Engine``)
 
-Each carries its context as attributes, so callers (the CLI, an embedding app) never parse text.
+Each carries its context as attributes, so callers (the CLI, an embedding app, the HTTP API)
+never parse text. This module imports nothing of gridflow at import time: every ring may use it.
 """
 
 from __future__ import annotations
@@ -54,6 +65,8 @@ class DefinitionError(GridflowError):
 
 
 class NotFound(GridflowError):
+    """``kind`` (case, workflow, person, unit …) with ``key`` does not exist."""
+
     def __init__(self, kind: str, key: object, known: Iterable[str] = ()):
         self.kind, self.key = kind, key
         from gridflow.domain.suggest import did_you_mean
@@ -62,10 +75,27 @@ class NotFound(GridflowError):
         super().__init__(f"no {kind} {key!r}{hint}")
 
 
+class TemplateNotFound(NotFound):
+    """No template for the notice in any fallback language; ``looked_for`` lists the names."""
+
+    def __init__(self, key: str, looked_for: list[str], known: Iterable[str] = ()):
+        self.looked_for = list(looked_for)
+        super().__init__("notice template", key, known)
+        if looked_for:
+            self.args = (f"{self.args[0]}; looked for {', '.join(looked_for)}",)
+
+
 class Refused(GridflowError):
     """The engine refused an event. ``case_id``, ``trigger`` and ``state`` say which."""
 
-    def __init__(self, message: str, *, case_id=None, trigger=None, state=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        case_id: int | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ):
         self.case_id, self.trigger, self.state = case_id, trigger, state
         super().__init__(message)
 
@@ -77,9 +107,9 @@ class InvalidTrigger(Refused):
     def __init__(
         self,
         *,
-        case_id,
-        trigger,
-        state,
+        case_id: int | None,
+        trigger: str,
+        state: str,
         allowed: Sequence[str],
         defined: Sequence[str] | None = None,
         actor: str | None = None,
@@ -103,27 +133,58 @@ class InvalidTrigger(Refused):
 
 
 class RoleRefused(Refused):
-    def __init__(self, message: str, *, actor: str, needed: Sequence[str], **kw):
+    """``actor`` holds none of the roles in ``needed`` (in the scope the case asks for)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        actor: str,
+        needed: Sequence[str],
+        case_id: int | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ):
         self.actor, self.needed = actor, list(needed)
-        super().__init__(message, **kw)
+        super().__init__(message, case_id=case_id, trigger=trigger, state=state)
 
 
 class GuardRefused(Refused):
-    def __init__(self, message: str, *, guard: str | None = None, **kw):
+    """A ``when`` guard or a ``checks`` entry (``guard``: its source) said no."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guard: str | None = None,
+        case_id: int | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ):
         self.guard = guard
-        super().__init__(message, **kw)
+        super().__init__(message, case_id=case_id, trigger=trigger, state=state)
 
 
 class MissingFields(Refused):
-    def __init__(self, message: str, *, fields: Sequence[str], **kw):
+    """``fields``: the required fields the event (or the start) did not supply."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: Sequence[str],
+        case_id: int | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ):
         self.fields = list(fields)
-        super().__init__(message, **kw)
+        super().__init__(message, case_id=case_id, trigger=trigger, state=state)
 
 
 class Conflict(GridflowError):
     """The case changed since the caller read it (``expected`` vs ``actual`` version)."""
 
-    def __init__(self, case_id, expected: int, actual: int):
+    def __init__(self, case_id: int, expected: int, actual: int):
         self.case_id, self.expected, self.actual = case_id, expected, actual
         super().__init__(
             f"case {case_id} is at version {actual}, not {expected}: "
@@ -145,7 +206,8 @@ class CalendarNotCovered(GridflowError):
 
 class DeliveryError(GridflowError):
     """A channel could not deliver: ``permanent`` → dead letter, else retry (after
-    ``retry_after`` seconds when the peer said so)."""
+    ``retry_after`` seconds when the peer said so); ``disable_endpoint`` (HTTP 410) switches
+    the endpoint off."""
 
     def __init__(
         self,
@@ -158,3 +220,50 @@ class DeliveryError(GridflowError):
         self.permanent, self.retry_after = permanent, retry_after
         self.disable_endpoint = disable_endpoint
         super().__init__(message)
+
+
+class ExpressionError(GridflowError):
+    """An expression does not compile, or failed while evaluating; ``source`` is its text."""
+
+    def __init__(self, message: str, source: str):
+        self.source = source
+        super().__init__(message)
+
+
+class FieldValueError(GridflowError, ValueError):
+    """A value does not fit its field's type (the message names the field and the type)."""
+
+
+class TemplateError(GridflowError):
+    """Rendering a notice template failed; ``file`` and ``line`` say where (when known)."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int = 0):
+        self.file, self.line = file, line
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        super().__init__(where + message)
+
+
+class TemplateSecurityError(TemplateError):
+    """The sandbox refused an operation (an escape attempt); ``__cause__`` is the
+    sandbox's own error."""
+
+
+class TemplateLimitError(TemplateError):
+    """A resource cap was hit (output size, value size, range, steps, recursion)."""
+
+
+class PeriodError(GridflowError, ValueError):
+    """A period that cannot be read (``2026Q5``, ``--from`` after ``--to``…)."""
+
+
+class ReportError(GridflowError):
+    """A report could not be produced (bad language, template problem, unwritable file)."""
+
+
+class CaseMoved(GridflowError):
+    """Internal: the case's version changed between read and write (PostgreSQL, READ
+    COMMITTED); the engine re-checks the event against the newer case. Never escapes."""
+
+    def __init__(self, case_id: int | None = None):
+        self.case_id = case_id
+        super().__init__(f"case {case_id} moved on while the event was written")

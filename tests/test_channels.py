@@ -19,13 +19,18 @@ import pytest
 from aiosmtpd.controller import Controller
 from servers import free_port, hang, hook_servers, reply
 
-from gridflow.errors import DeliveryError, GridflowError
-from gridflow.drivers.notifiers import OutboundNotice, build_channels, new_notice_id, verify_signature
+from gridflow.drivers.notifiers import (
+    OutboundNotice,
+    build_channels,
+    new_notice_id,
+    verify_signature,
+)
 from gridflow.drivers.notifiers.base import Channel
 from gridflow.drivers.notifiers.console import ConsoleChannel
 from gridflow.drivers.notifiers.file import FileChannel
 from gridflow.drivers.notifiers.smtp import SmtpChannel
 from gridflow.drivers.notifiers.webhook import WebhookChannel, parse_retry_after
+from gridflow.errors import DeliveryError, GridflowError
 
 SECRET_ENV = "GRIDFLOW_TEST_WEBHOOK_SECRET"
 

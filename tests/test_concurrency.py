@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from gridflow.errors import Conflict
 from gridflow.domain.fields import defaults
 from gridflow.domain.machine import CaseView
 from gridflow.domain.org import SYSTEM
+from gridflow.errors import Conflict
 
 THREADS = 16
 PROCESSES = 3
@@ -64,8 +64,8 @@ def race(engine, case_id: int, barrier, rounds: int, free_fires: int) -> dict:
 
 def process_writer(url: str, case_id: int, barrier, rounds: int, free_fires: int, out) -> None:
     """Entry point of a spawned process: its own Engine, org from tests/data/org.yaml."""
-    from gridflow.service.engine import Engine
     from gridflow.domain.org_loader import load_org_file
+    from gridflow.service.engine import Engine
 
     engine = Engine(url, DATA, directory=load_org_file(DATA / "org.yaml"))
     try:
@@ -202,8 +202,8 @@ def process_boot(url: str, barrier, out) -> None:
     """Entry point of a spawned process: start an Engine the moment the others do."""
     try:
         barrier.wait(WAIT)
-        from gridflow.service.engine import Engine
         from gridflow.domain.org import Directory
+        from gridflow.service.engine import Engine
 
         Engine(url, DATA, directory=Directory()).close()
         out.put("ok")

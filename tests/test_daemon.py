@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
 from gridflow.service.engine import Engine
+from gridflow.storage import tables as t
 
 DRILL = Path(__file__).parent / "data_sla"
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 Shanghai

@@ -58,8 +58,8 @@ class CliError(Exception):
 @functools.cache
 def sample_directory():
     """The built-in Fenglin sample org, parsed once per test session."""
-    from gridflow.service.engine import BUILTIN_ORG
     from gridflow.domain.org_loader import load_org_file
+    from gridflow.service.engine import BUILTIN_ORG
 
     return load_org_file(BUILTIN_ORG)
 

@@ -48,8 +48,8 @@ import sqlalchemy as sa
 from conftest import pg_base_url, pg_unavailable
 from test_four_list import sample_directory
 
-from gridflow.errors import NotFound
-from gridflow.service.kpi import Period, PeriodError, compute, percentile, ratio
+from gridflow.errors import NotFound, PeriodError
+from gridflow.service.kpi import Period, compute, percentile, ratio
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AREA, STREET, DISTRICT = "wannan.chief", "fenglin.head", "xuhui.head"

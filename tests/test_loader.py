@@ -16,9 +16,9 @@ import yaml
 from conftest import BROKEN, DATA
 
 from gridflow.domain.definition import json_schema
-from gridflow.errors import DefinitionError, Problem
 from gridflow.domain.loader import check_text, load_dir, load_file, load_files, load_text
 from gridflow.domain.yamlsource import MAX_ALIASES, MAX_BYTES, MAX_NODES, parse
+from gridflow.errors import DefinitionError, Problem
 
 DUR_UNITS = (
     "use wd (working days), wh (working hours), h (calendar hours), d (calendar days), "
@@ -402,8 +402,8 @@ def test_json_schema_describes_the_format():
 
 
 def test_tagged_key_is_refused_not_read_as_a_blank_key(tmp_path):
-    from gridflow.errors import DefinitionError
     from gridflow.domain.loader import load_file
+    from gridflow.errors import DefinitionError
 
     path = tmp_path / "k.yaml"
     path.write_text("id: x\n!!python/name:os.system : 1\n", encoding="utf-8")

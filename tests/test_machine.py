@@ -8,11 +8,11 @@ import pytest
 import transitions
 from conftest import DATA
 
-from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
 from gridflow.domain.fields import defaults
 from gridflow.domain.loader import load_file, load_text
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.org import SYSTEM, Directory
+from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
 
 NOW = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 

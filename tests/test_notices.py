@@ -23,13 +23,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from gridflow.drivers.cli.main import cli
-from gridflow.drivers.config import BUILTIN_WORKFLOWS
-from gridflow.storage import tables as t
-from gridflow.service.engine import BUILTIN_ORG, Engine
 from gridflow.domain.loader import load_dir
 from gridflow.domain.templates.renderer import TemplateRenderer
+from gridflow.drivers.cli.main import cli
+from gridflow.drivers.config import BUILTIN_WORKFLOWS
+from gridflow.service.engine import BUILTIN_ORG, Engine
 from gridflow.service.preview import preview
+from gridflow.storage import tables as t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # Monday 09:00, a working day

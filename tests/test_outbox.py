@@ -32,13 +32,13 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from servers import free_port, hang, hook_servers, reply
 
-from gridflow.drivers.cli.main import cli
-from gridflow.storage import tables as t
-from gridflow.service.engine import BUILTIN_ORG, Engine
 from gridflow.domain.org import Actor
+from gridflow.drivers.cli.main import cli
 from gridflow.drivers.notifiers.smtp import SmtpChannel
 from gridflow.drivers.notifiers.webhook import WebhookChannel, verify_signature
+from gridflow.service.engine import BUILTIN_ORG, Engine
 from gridflow.service.outbox import Dispatcher, enable_endpoint
+from gridflow.storage import tables as t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)

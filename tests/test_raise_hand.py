@@ -461,8 +461,8 @@ def test_closing_without_an_answer_is_refused(driver):
 def test_the_answer_check_itself(state, trigger, actor, payload, comment):
     """No event path reaches ``answered``/``supervised`` without an answer (``answer``
     requires one), so the check behind them is exercised on the compiled workflow."""
-    from gridflow.service.engine import BUILTIN_WORKFLOWS
     from gridflow.domain.machine import CaseView
+    from gridflow.service.engine import BUILTIN_WORKFLOWS
 
     wf = _builtin_workflows(str(BUILTIN_WORKFLOWS))["raise_hand"]
     directory = sample_directory()

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
 from gridflow.service.engine import Engine
+from gridflow.storage import tables as t
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import DATA, T0
 
-from gridflow.storage import tables as t
-from gridflow.errors import InvalidTrigger
 from gridflow.domain.loader import content_hash
 from gridflow.domain.org import Actor, Directory, Grant
+from gridflow.errors import InvalidTrigger
+from gridflow.storage import tables as t
 from gridflow.storage.store import Store
 
 

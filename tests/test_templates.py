@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gridflow.errors import DefinitionError, GridflowError, NotFound
 from gridflow.domain.templates.renderer import (
     NOTICE_CONTEXT_NAMES,
     RenderedNotice,
@@ -21,6 +20,7 @@ from gridflow.domain.templates.renderer import (
     render_string,
     template_callable,
 )
+from gridflow.errors import DefinitionError, GridflowError, NotFound
 
 LAYOUT = """\
 {% block subject %}[网格通知] {% block title %}{% endblock %}{% endblock %}

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from conftest import FakeClock
 
 from gridflow.service import kpi
-from gridflow.storage import tables as t
 from gridflow.service.engine import Engine
+from gridflow.storage import tables as t
 from gridflow.storage.store import FACETS_PENDING
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai

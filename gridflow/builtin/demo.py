@@ -474,8 +474,8 @@ def run(
     progress: Callable[[int], None] | None = None,
 ) -> DemoResult:
     """Simulate ``quarter`` (or its first ``days`` days) into ``db_url``; notices to ``out``."""
-    from gridflow.service.engine import Engine
     from gridflow.drivers.notifiers.registry import build_channels
+    from gridflow.service.engine import Engine
     from gridflow.service.outbox import Dispatcher
 
     rng = random.Random(seed)

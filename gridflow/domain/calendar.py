@@ -49,8 +49,8 @@ import chinese_calendar
 import yaml
 
 from gridflow.domain.duration import Duration
-from gridflow.errors import CalendarNotCovered, DefinitionError, GridflowError, Problem
 from gridflow.domain.suggest import did_you_mean
+from gridflow.errors import CalendarNotCovered, DefinitionError, GridflowError, Problem
 
 DEFAULT_WORK_HOURS: tuple[tuple[time, time], ...] = (
     (time(8, 30), time(11, 30)),

@@ -18,18 +18,10 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from gridflow.errors import GridflowError
+from gridflow.errors import ExpressionError
 
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
 MAX_SOURCE = 2_000
-
-
-class ExpressionError(GridflowError):
-    """An expression does not compile, or failed while evaluating."""
-
-    def __init__(self, message: str, source: str):
-        self.source = source
-        super().__init__(message)
 
 
 def _env() -> ImmutableSandboxedEnvironment:

@@ -11,13 +11,10 @@ from typing import Any
 
 from gridflow.domain.definition import FieldDef
 from gridflow.domain.suggest import did_you_mean
+from gridflow.errors import FieldValueError
 
 _TRUE = {"true", "yes", "y", "1", "on", "是"}
 _FALSE = {"false", "no", "n", "0", "off", "否"}
-
-
-class FieldValueError(ValueError):
-    pass
 
 
 def coerce(name: str, spec: FieldDef, value: Any, units: dict | None = None) -> Any:

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gridflow.domain import definition as d
-from gridflow.errors import DefinitionError, Problem
 from gridflow.domain.expressions import (
     Expression,
     ExpressionError,
@@ -27,6 +26,7 @@ from gridflow.domain.expressions import (
 from gridflow.domain.machine import CompiledTransition, CompiledWorkflow
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.yamlsource import Located, parse
+from gridflow.errors import DefinitionError, Problem
 
 EXPRESSION_NAMES = {"data", "payload", "actor", "case", "now", "comment", "sla", "children"}
 ATTRS = {
@@ -361,7 +361,8 @@ class _GraphChecker:
         return did_you_mean(name, self.states | self.broken)
 
     def _check_field(self, name: str, spec: d.FieldDef) -> None:
-        from gridflow.domain.fields import FieldValueError, coerce
+        from gridflow.domain.fields import coerce
+        from gridflow.errors import FieldValueError
 
         if spec.default is not None:
             try:

@@ -20,11 +20,18 @@ from typing import Any
 from transitions import Machine
 
 from gridflow.domain.definition import Transition, Workflow
-from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
-from gridflow.domain.expressions import Expression, ExpressionError, evaluate
-from gridflow.domain.fields import FieldValueError, coerce
+from gridflow.domain.expressions import Expression, evaluate
+from gridflow.domain.fields import coerce
 from gridflow.domain.org import Actor, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
+from gridflow.errors import (
+    ExpressionError,
+    FieldValueError,
+    GuardRefused,
+    InvalidTrigger,
+    MissingFields,
+    RoleRefused,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,10 @@ from pathlib import Path
 from pydantic import ConfigDict, Field
 
 from gridflow.domain.definition import Label, Strict
-from gridflow.errors import DefinitionError, Problem
 from gridflow.domain.org import UNIT_KINDS, Actor, Channel, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.yamlsource import parse
+from gridflow.errors import DefinitionError, Problem
 
 
 class UnitDef(Strict):

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from gridflow.errors import GridflowError
-
 from gridflow.service.engine import BUILTIN_WORKFLOWS
+
 DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
 
 

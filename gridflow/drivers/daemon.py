@@ -23,8 +23,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
 from gridflow.errors import DefinitionError, GridflowError
+from gridflow.storage import tables as t
 
 log = logging.getLogger("gridflow.drivers.daemon")
 

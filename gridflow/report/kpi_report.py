@@ -23,15 +23,11 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from gridflow.errors import GridflowError
+from gridflow.errors import GridflowError, ReportError
 
 DASH = "—"
 LANGS = ("zh-CN", "en")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-class ReportError(GridflowError):
-    """A report could not be produced (bad language, template problem, unwritable file)."""
 
 
 def norm_lang(lang: str | None) -> str:

@@ -20,21 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from gridflow.domain import sla
-from gridflow.storage import tables as t
 from gridflow.domain.cases import Case, Step
+from gridflow.domain.fields import coerce, defaults
+from gridflow.domain.loader import load_dir, load_files, load_text
+from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
+from gridflow.domain.org import SYSTEM, Actor, Directory
 from gridflow.errors import (
+    CaseMoved,
     Conflict,
+    FieldValueError,
     GridflowError,
     MissingFields,
     NotFound,
     Refused,
     RoleRefused,
 )
-from gridflow.domain.fields import FieldValueError, coerce, defaults
-from gridflow.domain.loader import load_dir, load_files, load_text
-from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
 from gridflow.service.notices import NoticesMixin
-from gridflow.domain.org import SYSTEM, Actor, Directory
 from gridflow.service.rows import (
     child_context,
     clock_columns,
@@ -46,12 +47,13 @@ from gridflow.service.rows import (
     title_of,
     view_of,
 )
+from gridflow.service.timers import RETRIES, TimersMixin
+from gridflow.storage import tables as t
 from gridflow.storage.store import (
     CANCEL_TIMERS,
     INSERT_TIMERS,
     Store,
 )
-from gridflow.service.timers import RETRIES, Moved, TimersMixin
 
 log = logging.getLogger("gridflow.engine")
 
@@ -405,7 +407,7 @@ class Engine(NoticesMixin, TimersMixin):
                     if row is None:
                         row = self.store.load_case(conn, case_id)
                 break
-            except Moved:
+            except CaseMoved:
                 if expected_version is not None:
                     raise Conflict(case_id, expected_version, expected_version + 1) from None
         else:
@@ -501,7 +503,7 @@ class Engine(NoticesMixin, TimersMixin):
         )
         values.update(clock_columns(clock))
         if not self.store.update_case(conn, row.id, row.version, values):
-            raise Moved
+            raise CaseMoved(row.id)
         self.store.append_history(
             conn,
             dict(
@@ -662,7 +664,7 @@ class Engine(NoticesMixin, TimersMixin):
         if not self.store.update_case(
             conn, row.id, row.version, {"version": seq, "updated_at": now}
         ):
-            raise Moved
+            raise CaseMoved(row.id)
         self.store.append_history(
             conn,
             dict(

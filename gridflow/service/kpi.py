@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
+from gridflow.errors import NotFound, PeriodError
 from gridflow.storage import tables as t
-from gridflow.errors import GridflowError, NotFound
 
 WORKDAY_S = 7.5 * 3600  # one working day (08:30–11:30, 13:00–17:30) in seconds
 SIGN_LIMIT_S = 27000.0  # a department signs for a dispatched question within 1 working day
@@ -39,10 +39,6 @@ DEPT_STATES = {
     "raise_hand": ("dispatched", "signed", "answering", "supervised", "selecting"),
     "four_list": ("in_progress",),
 }
-
-
-class PeriodError(GridflowError, ValueError):
-    """A period that cannot be read (``2026Q5``, ``--from`` after ``--to``…)."""
 
 
 # ---- periods ------------------------------------------------------------------------------------

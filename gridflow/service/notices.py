@@ -14,11 +14,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from gridflow.domain import recipients, sla
-from gridflow.storage import tables as t
-from gridflow.errors import GridflowError
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.org import Actor
+from gridflow.errors import GridflowError
 from gridflow.service.rows import clock_of, sla_context, title_of
+from gridflow.storage import tables as t
 from gridflow.storage.store import INSERT_OUTBOX
 
 log = logging.getLogger("gridflow.engine")

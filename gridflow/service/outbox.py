@@ -28,9 +28,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
-from gridflow.errors import DeliveryError, GridflowError, NotFound
 from gridflow.drivers.notifiers.base import OutboundNotice
+from gridflow.errors import DeliveryError, GridflowError, NotFound
+from gridflow.storage import tables as t
 
 
 @dataclass

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from gridflow.domain import sla
-from gridflow.storage import tables as t
-from gridflow.errors import GridflowError, Refused
 from gridflow.domain.org import SYSTEM
+from gridflow.errors import CaseMoved, GridflowError, Refused
 from gridflow.service.rows import clock_of, sla_context, view_of
+from gridflow.storage import tables as t
 from gridflow.storage.store import (
     CLAIM_TIMERS,
     CLAIM_TIMERS_SKIP_LOCKED,
@@ -29,10 +29,6 @@ from gridflow.storage.store import (
 
 LEASE = timedelta(seconds=60)
 RETRIES = 20
-
-
-class Moved(Exception):
-    """The case's version changed between read and write (PostgreSQL): re-check."""
 
 
 @dataclass
@@ -103,7 +99,7 @@ class TimersMixin:
                 if not fired:
                     result.skipped += 1
                 return
-            except Moved:
+            except CaseMoved:
                 continue
             except GridflowError as exc:
                 result.errors.append(f"timer {current}: {exc}")

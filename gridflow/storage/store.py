@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import SQLModel
 
-from gridflow.storage import tables as t
 from gridflow.errors import GridflowError
+from gridflow.storage import tables as t
 
 BUSY_TIMEOUT_MS = 30_000
 FACETS_PENDING = "facets_pending"  # gf_meta key: facet columns to fill after an upgrade

@@ -53,8 +53,16 @@ from jinja2.runtime import BlockReference, LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, is_internal_attribute
 from jinja2.utils import Cycler, Joiner, Namespace, generate_lorem_ipsum
 
-from gridflow.errors import DefinitionError, GridflowError, NotFound, Problem
 from gridflow.domain.suggest import did_you_mean
+from gridflow.errors import (
+    DefinitionError,
+    GridflowError,
+    Problem,
+    TemplateError,
+    TemplateLimitError,
+    TemplateNotFound,
+    TemplateSecurityError,
+)
 
 NOTICE_CONTEXT_NAMES = frozenset({"case", "event", "sla", "recipient", "link", "notice", "digest"})
 LANGUAGES = ("zh-CN", "en")
@@ -75,33 +83,6 @@ _ALWAYS_ALLOWED_NAMES = frozenset({"self", "super", "loop", "caller", "varargs",
 
 
 # ── errors ──────────────────────────────────────────────────────────────────────────────────
-
-
-class TemplateError(GridflowError):
-    """Rendering a notice template failed; ``file`` and ``line`` say where (when known)."""
-
-    def __init__(self, message: str, *, file: str | None = None, line: int = 0):
-        self.file, self.line = file, line
-        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-        super().__init__(where + message)
-
-
-class TemplateSecurityError(TemplateError):
-    """The sandbox refused an operation (an escape attempt); ``__cause__`` is the SecurityError."""
-
-
-class TemplateLimitError(TemplateError):
-    """A resource cap was hit (output size, value size, range, steps, recursion)."""
-
-
-class TemplateNotFound(NotFound):
-    """No template for the notice in any fallback language; ``looked_for`` lists the names."""
-
-    def __init__(self, key: str, looked_for: list[str], known: Iterable[str] = ()):
-        self.looked_for = list(looked_for)
-        super().__init__("notice template", key, known)
-        if looked_for:
-            self.args = (f"{self.args[0]}; looked for {', '.join(looked_for)}",)
 
 
 class _LimitExceeded(SecurityError):

@@ -194,8 +194,8 @@ def validate(obj: Context, paths: tuple[str, ...]) -> None:
     """Check workflow files (default: the workflow folder). Exit 1 listing every error."""
     from pathlib import Path
 
-    from gridflow.errors import DefinitionError
     from gridflow.domain.loader import load_dir, load_files
+    from gridflow.errors import DefinitionError
 
     targets = [Path(p) for p in paths] or [obj.settings.workflows_dir()]
     files = []
@@ -236,8 +236,8 @@ def _template_problems(loaded: dict, targets) -> list:
     """Problems in the notice templates next to the workflows."""
     from pathlib import Path
 
-    from gridflow.drivers.config import BUILTIN_WORKFLOWS
     from gridflow.domain.templates.renderer import TemplateRenderer
+    from gridflow.drivers.config import BUILTIN_WORKFLOWS
 
     roots = [p if p.is_dir() else p.parent for p in targets] + [BUILTIN_WORKFLOWS]
     renderer = TemplateRenderer([Path(r) for r in dict.fromkeys(roots) if Path(r).is_dir()])
@@ -678,8 +678,8 @@ def outbox_endpoints(obj: Context) -> None:
     """List the endpoints switched off (a webhook that answered 410 Gone)."""
     from tabulate import tabulate
 
-    from gridflow.service.outbox import disabled_endpoints
     from gridflow.drivers.cli.render import _when
+    from gridflow.service.outbox import disabled_endpoints
 
     rows = disabled_endpoints(obj.engine())
     click.echo(

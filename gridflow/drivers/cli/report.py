@@ -57,7 +57,7 @@ def _emit(text: str, out: str | None) -> None:
     if out is None:
         click.echo(text)
         return
-    from gridflow.report.kpi_report import ReportError
+    from gridflow.errors import ReportError
 
     try:
         with open(out, "w", encoding="utf-8", newline="") as f:

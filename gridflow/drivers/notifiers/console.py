@@ -6,8 +6,8 @@ import sys
 import threading
 from typing import TextIO
 
-from gridflow.errors import GridflowError
 from gridflow.drivers.notifiers.base import OutboundNotice
+from gridflow.errors import GridflowError
 
 RULE = "─" * 60
 

@@ -12,13 +12,13 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from gridflow.errors import GridflowError
 from gridflow.domain.suggest import did_you_mean
 from gridflow.drivers.notifiers.base import Channel
 from gridflow.drivers.notifiers.console import ConsoleChannel
 from gridflow.drivers.notifiers.file import FileChannel
 from gridflow.drivers.notifiers.smtp import SmtpChannel
 from gridflow.drivers.notifiers.webhook import WebhookChannel
+from gridflow.errors import GridflowError
 
 CHANNEL_TYPES: dict[str, type] = {
     "console": ConsoleChannel,

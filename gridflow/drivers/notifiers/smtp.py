@@ -24,9 +24,9 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from gridflow.errors import DeliveryError, GridflowError
 from gridflow.domain.suggest import did_you_mean
 from gridflow.drivers.notifiers.base import OutboundNotice, check_notice_id
+from gridflow.errors import DeliveryError, GridflowError
 
 SECURITY = ("none", "starttls", "ssl")
 _ADDR_RE = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[A-Za-z0-9.-]+$")

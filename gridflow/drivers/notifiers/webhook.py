@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from gridflow.errors import DeliveryError, GridflowError
 from gridflow.domain.suggest import did_you_mean
 from gridflow.drivers.notifiers.base import OutboundNotice, check_notice_id
+from gridflow.errors import DeliveryError, GridflowError
 
 FORMATS = ("json", "wecom", "dingtalk")
 _BOT_LIMITS = {"wecom": 2048, "dingtalk": 20000}  # bytes of text content the bots accept
