@@ -52,7 +52,7 @@ def _floor_engine(url: str) -> sa.Engine:
     """A plain SQLAlchemy engine with the store's file settings (not the store's code)."""
     from sqlalchemy import event
 
-    from gridflow.storage.store import _json_dumps
+    from gridflow.storage.jsoncodec import json_dumps as _json_dumps
 
     eng = sa.create_engine(url, json_serializer=_json_dumps)
 
@@ -151,7 +151,7 @@ class RawFloor:
     """Floor (raw sqlite3): the same statements and values with the sqlite3 module."""
 
     def __init__(self, path: Path, case_id: int, clock: StepClock):
-        from gridflow.storage.store import _json_dumps
+        from gridflow.storage.jsoncodec import json_dumps as _json_dumps
 
         self.dumps = _json_dumps
         self.db = sqlite3.connect(path, isolation_level=None)

@@ -82,6 +82,7 @@ def prototype_db(
     import logging
 
     from gridflow.builtin.demo import run
+    from gridflow.drivers.notifiers.registry import build_channels
 
     logging.getLogger("gridflow").setLevel(logging.ERROR)  # template fallbacks etc.
     directory.mkdir(parents=True, exist_ok=True)
@@ -89,8 +90,9 @@ def prototype_db(
     tmp.mkdir(exist_ok=True)
     t = time.perf_counter()
     log(f"prototypes: simulating {days} days of {PROTO_QUARTER} (seed {seed}) …")
-    run(db_url=f"sqlite:///{tmp / 'proto.db'}", out=tmp / "out", seed=seed,
-        quarter=PROTO_QUARTER, days=days)  # fmt: skip
+    channels = build_channels({"file": {"type": "file", "path": str(tmp / "out" / "notices")}})
+    run(db_url=f"sqlite:///{tmp / 'proto.db'}", seed=seed, quarter=PROTO_QUARTER, days=days,
+        channels=channels)  # fmt: skip
     src = sqlite3.connect(tmp / "proto.db")
     src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     src.execute(f"VACUUM INTO '{path}'")

@@ -1,4 +1,4 @@
-"""Reports: ``gridflow.service.kpi.compute`` over a large data set, on SQLite and PostgreSQL.
+"""Reports: ``gridflow.builtin.kpis.compute`` over a large data set, on SQLite and PostgreSQL.
 
 The data set is bench/generate.py's natural mix (four-list problems, grid questions,
 department questions; open and closed) — 1M cases in the full run. The report is the
@@ -10,7 +10,7 @@ FROM gf_case`` and ``SELECT count(*), avg(elapsed_s) FROM gf_history`` — in th
 transaction style; the ratio says how many such passes the report costs. The first report
 after opening the database is reported apart (cold: SQLite's and the OS's caches).
 
-When ``gridflow.service.kpi`` (or its ``compute``) is missing, the benchmark is skipped with a note.
+When ``gridflow.builtin.kpis`` (or its ``compute``) is missing, the benchmark is skipped with a note.
 """
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ UNITS = {"street": "fenglin", "area": "wannan"}
 def available() -> str | None:
     """None when the KPI module can be benchmarked, else why not."""
     try:
-        from gridflow.service import kpi
+        from gridflow.builtin import kpis as kpi
     except ImportError as exc:
-        return f"gridflow.service.kpi is not importable yet ({exc})"
-    if not hasattr(kpi, "compute") or not hasattr(kpi, "Period"):
-        return "gridflow.service.kpi has no compute()/Period yet"
+        return f"gridflow.builtin.kpis is not importable ({exc})"
+    if not hasattr(kpi, "compute"):
+        return "gridflow.builtin.kpis has no compute()"
     return None
 
 
 def _period(as_of: datetime):
-    from gridflow.service.kpi import Period
+    from gridflow.domain.period import Period
 
     local_end = as_of.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).date()
     start = local_end - timedelta(days=364)
@@ -70,7 +70,7 @@ def _floor(engine) -> float:
 
 
 def _report(engine, unit: str, period, as_of: datetime) -> tuple[float, dict]:
-    from gridflow.service.kpi import compute
+    from gridflow.builtin.kpis import compute
 
     t = time.perf_counter()
     out = compute(engine, unit=unit, period=period, now=as_of)
@@ -86,7 +86,7 @@ def parts(engine, unit: str, period, as_of: datetime) -> list[dict]:
     thread it ran on — the case and step passes overlap."""
     import threading
 
-    from gridflow.service import kpi
+    from gridflow.builtin import kpis as kpi
 
     timed: list[dict] = []
     originals = {name: getattr(kpi, name) for name in PARTS}

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import holidays
 import pytest
 
@@ -170,20 +171,66 @@ def test_naive_input_is_utc():
 # --------------------------------------------------------------------------- coverage
 
 
+# The coverage tests take chinesecalendar's data as 2004–2026 whatever release is installed,
+# so that a release adding 2027 leaves them true.
+PINNED = (2004, 2026)
+
+
 def test_2027_without_overrides_is_a_flagged_guess():
-    assert not CAL.covers(2027) and CAL.covers(2026)
-    assert CAL.covered_years()[1] == 2026
-    info = CAL.day(date(2027, 1, 1))
+    cal = BusinessCalendar(covered_years=PINNED)
+    assert not cal.covers(2027) and cal.covers(2026)
+    assert cal.covered_years()[1] == 2026
+    info = cal.day(date(2027, 1, 1))
     assert (info.source, info.kind, info.working) == ("guess", "workday", True)
-    assert CAL.day(date(2027, 1, 2)).source == "guess"
-    deadline = CAL.add(at(2026, 12, 30, 10), Duration.parse("5wd"))
+    assert cal.day(date(2027, 1, 2)).source == "guess"
+    deadline = cal.add(at(2026, 12, 30, 10), Duration.parse("5wd"))
     assert deadline.provisional
     assert deadline.at == at(2027, 1, 6, 17, 30)
-    assert CAL.uncovered_years_between(at(2026, 12, 30), deadline.at) == [2027]
-    assert CAL.add(at(2026, 12, 30, 10), Duration.parse("1wd")).provisional is False
-    assert CAL.add_working_seconds(at(2026, 12, 31, 17), 3600).provisional
+    assert cal.uncovered_years_between(at(2026, 12, 30), deadline.at) == [2027]
+    assert cal.add(at(2026, 12, 30, 10), Duration.parse("1wd")).provisional is False
+    assert cal.add_working_seconds(at(2026, 12, 31, 17), 3600).provisional
     with pytest.raises(CalendarNotCovered, match="2027"):
-        CAL.check_covered(at(2026, 12, 30), deadline.at)
+        cal.check_covered(at(2026, 12, 30), deadline.at)
+
+
+def test_covered_years_pin_the_package_data(tmp_path):
+    # as if the installed chinesecalendar stopped at 2025: its 2026 data is not used
+    cal = BusinessCalendar(covered_years=(2004, 2025))
+    assert cal.covers(2025) and not cal.covers(2026)
+    assert cal.covered_years() == (2004, 2025)
+    assert cal.day(date(2025, 10, 1)).source == "package"
+    national_day = date(2026, 10, 1)  # a holiday in the package data
+    assert cal.day(national_day) == DayInfo(national_day, True, "workday", None, "guess")
+    # Mon Sep 28 + 5wd on the Monday–Friday guess: Tue … Fri, Mon Oct 5
+    deadline = cal.add(at(2026, 9, 28), Duration.parse("5wd"))
+    assert deadline == Deadline(at(2026, 10, 5, 17, 30), provisional=True)
+    with pytest.raises(CalendarNotCovered, match="2026"):
+        cal.check_covered(at(2025, 12, 30), at(2026, 1, 5))
+    # the override file still adds a year
+    path = tmp_path / "overrides.yaml"
+    path.write_text("years: [2026]\nholidays:\n  2026-10-01: 国庆节\n", encoding="utf-8")
+    cal = BusinessCalendar.from_settings(
+        timezone="Asia/Shanghai",
+        work_hours=["08:30-11:30", "13:00-17:30"],
+        overrides=str(path),
+        covered_years=(2004, 2025),
+    )
+    assert cal.covers(2026) and cal.covered_years() == (2004, 2026)
+    assert cal.day(national_day) == DayInfo(national_day, False, "holiday", "国庆节", "override")
+    assert cal.day(date(2026, 10, 2)) == DayInfo(
+        date(2026, 10, 2), True, "workday", None, "override"
+    )
+    assert not cal.add(at(2026, 9, 28), Duration.parse("5wd")).provisional
+    # the default is everything the installed package has
+    package = (min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year)
+    assert BusinessCalendar().covered_years() == package
+    # a span must lie inside the package data: further years come from the override file
+    with pytest.raises(ValueError, match="beyond the installed chinesecalendar"):
+        BusinessCalendar(covered_years=(2004, package[1] + 1))
+    with pytest.raises(GridflowError, match=r"calendar\.covered_years 2026–2004"):
+        BusinessCalendar.from_settings(
+            timezone="UTC", work_hours=["08:30-11:30"], overrides=None, covered_years=(2026, 2004)
+        )
 
 
 OVERRIDES_2027 = """\
@@ -200,9 +247,12 @@ def test_overrides_cover_2027(tmp_path):
     path = tmp_path / "overrides.yaml"
     path.write_text(OVERRIDES_2027, encoding="utf-8")
     cal = BusinessCalendar.from_settings(
-        timezone="Asia/Shanghai", work_hours=["08:30-11:30", "13:00-17:30"], overrides=str(path)
+        timezone="Asia/Shanghai",
+        work_hours=["08:30-11:30", "13:00-17:30"],
+        overrides=str(path),
+        covered_years=PINNED,
     )
-    assert cal.covers(2027) and cal.covered_years() == (CAL.covered_years()[0], 2027)
+    assert cal.covers(2027) and cal.covered_years() == (PINNED[0], 2027)
     new_year = date(2027, 1, 1)
     assert cal.day(new_year) == DayInfo(new_year, False, "holiday", "元旦", "override")
     assert cal.day(date(2027, 1, 4)).source == "override"  # declared year: not a guess

@@ -19,13 +19,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from servers import free_port, hang, hook_servers, reply
 
+from gridflow.domain.notice import Channel
 from gridflow.drivers.notifiers import (
     OutboundNotice,
     build_channels,
     new_notice_id,
     verify_signature,
 )
-from gridflow.drivers.notifiers.base import Channel
 from gridflow.drivers.notifiers.console import ConsoleChannel
 from gridflow.drivers.notifiers.file import FileChannel
 from gridflow.drivers.notifiers.smtp import SmtpChannel

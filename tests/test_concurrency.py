@@ -236,6 +236,6 @@ def test_processes_starting_together_on_a_fresh_database(make_engine, db_url):
     engine = make_engine(db_url)
     with engine.store.read() as conn:
         assert len(list(conn.execute(sa.select(t.meta_t)))) == 1
-        revisions = [(r.workflow_id, r.revision) for r in engine.store.definitions(conn)]
+        revisions = [(r.workflow_id, r.revision) for r in engine.store.definitions.revisions(conn)]
     assert revisions == [("counter", 1), ("lab", 1), ("ticket", 1)]
     assert engine.start("counter", actor=ACTOR).version == 1

@@ -185,10 +185,10 @@ def share_builtin_workflows(monkeypatch) -> None:
     """Compile the built-in workflow files once per session instead of once per Engine (the
     YAML parse is most of an Engine's start-up). Every test database is fresh, so the
     shared definitions get revision 1 in each of them."""
-    import gridflow.service.engine as engine_mod
+    import gridflow.service.definitions as definitions_mod
 
     monkeypatch.setattr(
-        engine_mod, "load_dir", lambda folder: dict(_builtin_workflows(str(folder)))
+        definitions_mod, "load_dir", lambda folder: dict(_builtin_workflows(str(folder)))
     )
 
 

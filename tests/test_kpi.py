@@ -48,8 +48,11 @@ import sqlalchemy as sa
 from conftest import pg_base_url, pg_unavailable
 from test_four_list import sample_directory
 
+from gridflow.builtin.kpis import compute
+from gridflow.domain.period import Period
 from gridflow.errors import NotFound, PeriodError
-from gridflow.service.kpi import Period, compute, percentile, ratio
+from gridflow.service.kpi import ratio
+from gridflow.storage.kpi import KpiQueries
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AREA, STREET, DISTRICT = "wannan.chief", "fenglin.head", "xuhui.head"
@@ -528,8 +531,9 @@ def test_percentile_matches_percentile_cont(db_url, values):
         meta.create_all(eng)
         with eng.begin() as conn:
             conn.execute(tab.insert(), [{"v": v} for v in values])
-            got = percentile(conn, tab.c.v, sa.true(), dialect=eng.dialect.name)
-            none = percentile(conn, tab.c.v, tab.c.v < -1, dialect=eng.dialect.name)
+            q = KpiQueries(conn, eng.dialect.name)
+            got = q.percentile(tab.c.v, sa.true(), frac=(9, 10), n=None)
+            none = q.percentile(tab.c.v, tab.c.v < -1, frac=(9, 10), n=None)
         assert got == pytest.approx(_percentile_cont(values, 0.9))
         assert none is None
     finally:

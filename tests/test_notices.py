@@ -26,9 +26,8 @@ from click.testing import CliRunner
 from gridflow.domain.loader import load_dir
 from gridflow.domain.templates.renderer import TemplateRenderer
 from gridflow.drivers.cli.main import cli
-from gridflow.drivers.config import BUILTIN_WORKFLOWS
+from gridflow.service.definitions import BUILTIN_WORKFLOWS
 from gridflow.service.engine import BUILTIN_ORG, Engine
-from gridflow.service.preview import preview
 from gridflow.storage import tables as t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -169,7 +168,7 @@ def preview_engine(tmp_path_factory):
 )
 def test_preview_renders(preview_engine, workflow: str, template: str, lang: str):
     engine, _clock = preview_engine
-    r = preview(engine, workflow, template, lang=lang)
+    r = engine.preview(workflow, template, lang=lang)
     out = f"{r.subject}\n{r.text}"
     assert len(r.subject) > 5 and "\n" not in r.subject
     assert "template problem" not in out and "{{" not in out and "{%" not in out
@@ -194,14 +193,14 @@ def test_preview_shows_shanghai_time_and_working_hours(preview_engine):
     engine, _clock = preview_engine
     # raise_hand starts in `raised`: 1wd to dispatch → Tuesday 17:30 Shanghai (09:30 UTC)
     due = datetime(2026, 3, 3, 17, 30, tzinfo=SHANGHAI)
-    zh = preview(engine, "raise_hand", "assignment")
+    zh = engine.preview("raise_hand", "assignment")
     assert zh.subject == "【徐汇区】新派单：示例：小区车棚充电桩改造，请于3月3日17:30前签收办理"
     assert f"办理时限：{zh_when(due)}前，剩余14.5个工作小时" in zh.text
     # working windows 08:30-11:30 and 13:00-17:30: Mon 09:00 → (2.5 + 4.5) + Tue (3 + 4.5)
-    en = preview(engine, "raise_hand", "assignment", lang="en")
+    en = engine.preview("raise_hand", "assignment", lang="en")
     assert f"Deadline: by {en_when(due)} Beijing time; 14.5 working hours left" in en.text
     # four_list: 2wd to triage → Wednesday 17:30
-    fl = preview(engine, "four_list", "assignment")
+    fl = engine.preview("four_list", "assignment")
     assert f"请于{zh_when(datetime(2026, 3, 4, 17, 30, tzinfo=SHANGHAI))}前研判" in fl.text
 
 
@@ -209,9 +208,9 @@ def test_preview_marks_provisional_deadlines(preview_engine):
     engine, clock = preview_engine
     clock.now = datetime(2099, 3, 2, 9, 0, tzinfo=SHANGHAI)  # no holiday data: a Mon–Fri guess
     try:
-        zh = preview(engine, "raise_hand", "assignment")
+        zh = engine.preview("raise_hand", "assignment")
         assert "（暂定：节假日数据未覆盖）" in zh.text
-        en = preview(engine, "raise_hand", "overdue", lang="en")
+        en = engine.preview("raise_hand", "overdue", lang="en")
         assert "(provisional: holiday data missing)" in en.text
     finally:
         clock.now = T0

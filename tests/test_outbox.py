@@ -37,7 +37,7 @@ from gridflow.drivers.cli.main import cli
 from gridflow.drivers.notifiers.smtp import SmtpChannel
 from gridflow.drivers.notifiers.webhook import WebhookChannel, verify_signature
 from gridflow.service.engine import BUILTIN_ORG, Engine
-from gridflow.service.outbox import Dispatcher, enable_endpoint
+from gridflow.service.notices import NoticeService
 from gridflow.storage import tables as t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,12 +81,12 @@ def rows(engine: Engine, *ids: str) -> dict[str, object]:
 
 
 def queue(engine: Engine, n: int = 1, *, channel: str, address: str = "", due=None) -> list[str]:
-    """Write ``n`` notices the way the engine does (``Engine._outbox_row``)."""
+    """Write ``n`` notices the way the engine does (``NoticeService._row``)."""
     now = engine.now()
     person = Actor("wannan.chief", "赵艳丽")
     made = []
     for i in range(n):
-        row = Engine._outbox_row(
+        row = NoticeService._row(
             None,
             None,
             "four_list",
@@ -94,9 +94,7 @@ def queue(engine: Engine, n: int = 1, *, channel: str, address: str = "", due=No
             person,
             channel,
             address,
-            f"超时提醒 {i}",
-            "正文",
-            None,
+            (f"超时提醒 {i}", "正文", None),
             now,
         )
         if due is not None:
@@ -174,8 +172,8 @@ def test_smtp_451_three_times_then_delivered_exactly_once(world, smtp):
     greylist = ["451 4.7.1 Greylisted, try again later"] * 3
     handler, channel = smtp({r.address: list(greylist) for r in notices})
     base, cap = 30.0, 600.0
-    dispatcher = Dispatcher(
-        engine, {"email": channel}, base_delay=base, max_delay=cap, rng=random.Random(5)
+    dispatcher = engine.dispatcher(
+        {"email": channel}, base_delay=base, max_delay=cap, rng=random.Random(5)
     )
     now = clock.now
     for attempt in (1, 2, 3):
@@ -218,7 +216,7 @@ def test_smtp_550_is_dead_after_one_try(world, smtp):
     engine, clock, _ = world
     notices = dispatch_a_question(engine)
     handler, channel = smtp({r.address: ["550 5.1.1 No such user here"] * 9 for r in notices})
-    dispatcher = Dispatcher(engine, {"email": channel}, rng=random.Random(1))
+    dispatcher = engine.dispatcher({"email": channel}, rng=random.Random(1))
     result = dispatcher.run_once(clock.now)
     assert (result.claimed, result.dead, result.retried, result.sent) == (2, 2, 0, 0)
     for r in rows(engine).values():
@@ -257,7 +255,7 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
     )  # then 200 for everything
     hook = WebhookChannel("hook", url=server.url, secret_env=SECRET_ENV, timeout=0.3, proxy="none")
     base = 30.0
-    dispatcher = Dispatcher(engine, {"hook": hook}, base_delay=base, rng=random.Random(11))
+    dispatcher = engine.dispatcher({"hook": hook}, base_delay=base, rng=random.Random(11))
     (a,) = queue(engine, channel="hook")
     now = clock.now
 
@@ -316,7 +314,7 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
     assert "endpoint smtp 'x@y' is not switched off; switched off: hook ''" in refused.output
     assert "switched on again" in invoke(url, now, "outbox", "enable", "hook")
     assert "no endpoint is switched off" in invoke(url, now, "outbox", "endpoints")
-    assert enable_endpoint(engine, "hook", "") == 0  # already on
+    assert engine.outbox.enable_endpoint("hook", "") == 0  # already on
     assert invoke(url, now, "outbox", "retry", a[:12]).strip() == "1 notice(s) queued again"
     result = dispatcher.run_once(now)
     assert (result.sent, result.dead) == (1, 0)
@@ -347,8 +345,8 @@ def test_webhook_500_timeout_429_410_then_operator_retry(world, hook_server, mon
 def test_backoff_grows_exponentially_with_bounded_jitter(world):
     engine, _clock, _ = world
     base, cap = 30.0, 3600.0
-    dispatcher = Dispatcher(
-        engine, {"x": object()}, base_delay=base, max_delay=cap, rng=random.Random(42)
+    dispatcher = engine.dispatcher(
+        {"x": object()}, base_delay=base, max_delay=cap, rng=random.Random(42)
     )
     means = []
     for attempts in range(1, 12):
@@ -368,7 +366,7 @@ def test_gives_up_after_max_attempts(world, hook_server):
     engine, clock, _ = world
     server = hook_server(*[reply(503)] * 10)
     hook = WebhookChannel("hook", url=server.url, timeout=2, proxy="none")
-    dispatcher = Dispatcher(engine, {"hook": hook}, max_attempts=3, rng=random.Random(2))
+    dispatcher = engine.dispatcher({"hook": hook}, max_attempts=3, rng=random.Random(2))
     (a,) = queue(engine, channel="hook")
     now = clock.now
     for _ in range(3):

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from test_kpi import NOW, Q1, build_world
 
+from gridflow.builtin.kpis import compute
 from gridflow.report.kpi_report import DASH, as_csv, as_table, box, width, write_xlsx
-from gridflow.service.kpi import compute
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_definition_gets_a_new_revision_only_when_the_text_changes(store):
 
     def ensure(wid: str, text: str) -> int:
         with store.write() as conn:
-            return store.ensure_definition(conn, wid, "1", content_hash(text), text, "a.yaml", T0)
+            return store.definitions.ensure(conn, wid, "1", content_hash(text), text, "a.yaml", T0)
 
     assert ensure("a", v1) == 1
     assert ensure("a", v1) == 1  # same text: same revision
@@ -50,10 +50,10 @@ def test_definition_gets_a_new_revision_only_when_the_text_changes(store):
     assert ensure("a", v1) == 1  # back to the first text: its revision, not a third
     assert ensure("b", v2) == 1  # revisions count per workflow
     with store.read() as conn:
-        rows = store.definitions(conn)
+        rows = store.definitions.revisions(conn)
         assert [(r.workflow_id, r.revision) for r in rows] == [("a", 1), ("a", 2), ("b", 1)]
-        assert store.definition_source(conn, "a", 2).source == v2
-        assert store.definition_source(conn, "a", 3) is None
+        assert store.definitions.revision(conn, "a", 2).source == v2
+        assert store.definitions.revision(conn, "a", 3) is None
 
 
 def test_engine_stores_each_text_once(make_engine, db_url, tmp_path):
@@ -66,7 +66,7 @@ def test_engine_stores_each_text_once(make_engine, db_url, tmp_path):
     assert second.workflow("ticket").revision == 1
     second.load_workflows()
     with second.store.read() as conn:
-        assert [(r.workflow_id, r.revision) for r in second.store.definitions(conn)] == [
+        assert [(r.workflow_id, r.revision) for r in second.store.definitions.revisions(conn)] == [
             ("ticket", 1)
         ]
 
@@ -103,7 +103,7 @@ def test_running_cases_stay_on_their_revision(make_engine, db_url, tmp_path):
     closed = fresh.fire(new.id, "reject", actor="li.clerk", comment="not ours")
     assert (closed.state, closed.revision) == ("closed", 2)
     with fresh.store.read() as conn:
-        assert [r.revision for r in fresh.store.definitions(conn)] == [1, 2]
+        assert [r.revision for r in fresh.store.definitions.revisions(conn)] == [1, 2]
 
 
 # ---- cases --------------------------------------------------------------------------------------
@@ -126,9 +126,9 @@ def _case_values(**kw) -> dict:
 
 def test_insert_load_update_with_version_check(store):
     with store.write() as conn:
-        case_id = store.insert_case(conn, _case_values())
+        case_id = store.cases.insert(conn, _case_values())
     with store.read() as conn:
-        row = store.load_case(conn, case_id)
+        row = store.cases.load(conn, case_id)
     assert (row.id, row.state, row.version) == (case_id, "new", 1)
     assert row.data == {"title": "漏水", "tags": ["a", "b"], "n": 1, "nested": {"x": None}}
     assert row.created_at == T0 and row.created_at.tzinfo is not None
@@ -136,16 +136,16 @@ def test_insert_load_update_with_version_check(store):
 
     later = T0 + timedelta(hours=1)
     with store.write() as conn:
-        assert store.update_case(
+        assert store.cases.update(
             conn, case_id, 1, {"state": "assigned", "version": 2, "updated_at": later}
         )
     with store.write() as conn:  # a writer that read version 1 lost the race
-        assert not store.update_case(conn, case_id, 1, {"state": "rejected", "version": 2})
+        assert not store.cases.update(conn, case_id, 1, {"state": "rejected", "version": 2})
     with store.write() as conn, pytest.raises(sa.exc.IntegrityError):
-        store.insert_case(conn, _case_values(id=case_id))  # ids are unique
+        store.cases.insert(conn, _case_values(id=case_id))  # ids are unique
     with store.read() as conn:
-        row = store.load_case(conn, case_id)
-        assert store.load_case(conn, case_id + 1000) is None
+        row = store.cases.load(conn, case_id)
+        assert store.cases.load(conn, case_id + 1000) is None
     assert (row.state, row.version, row.updated_at) == ("assigned", 2, later)
 
 
@@ -154,9 +154,9 @@ def test_times_are_stored_as_utc(store):
 
     local = datetime(2025, 3, 3, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     with store.write() as conn:
-        case_id = store.insert_case(conn, _case_values(created_at=local, updated_at=local))
+        case_id = store.cases.insert(conn, _case_values(created_at=local, updated_at=local))
     with store.read() as conn:
-        row = store.load_case(conn, case_id)
+        row = store.cases.load(conn, case_id)
     assert row.created_at == local and row.created_at.utcoffset() == timedelta(0)
     assert row.created_at == datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 
@@ -183,7 +183,7 @@ def test_history_is_append_only_and_seq_equals_version(any_engine, clock):
     assert [s.seq for s in steps] == versions == [1, 2, 3, 4, 5]
     assert [s.trigger for s in steps] == ["start", "assign", "answer", "reopen", "answer"]
     with engine.store.write() as conn, pytest.raises(sa.exc.IntegrityError):
-        engine.store.append_history(
+        engine.store.cases.append_step(
             conn,
             dict(
                 case_id=case.id,

@@ -8,19 +8,23 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError
 
-from gridflow.domain.templates.renderer import (
+from gridflow.domain.templates import (
     NOTICE_CONTEXT_NAMES,
     RenderedNotice,
-    TemplateError,
-    TemplateLimitError,
-    TemplateNotFound,
     TemplateRenderer,
-    TemplateSecurityError,
     clean_subject,
     render_string,
     template_callable,
 )
-from gridflow.errors import DefinitionError, GridflowError, NotFound
+from gridflow.errors import (
+    DefinitionError,
+    GridflowError,
+    NotFound,
+    TemplateError,
+    TemplateLimitError,
+    TemplateNotFound,
+    TemplateSecurityError,
+)
 
 LAYOUT = """\
 {% block subject %}[网格通知] {% block title %}{% endblock %}{% endblock %}

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from conftest import FakeClock
 
-from gridflow.service import kpi
+from gridflow.builtin import kpis as kpi
+from gridflow.domain.period import Period
 from gridflow.service.engine import Engine
 from gridflow.storage import tables as t
 from gridflow.storage.store import FACETS_PENDING
@@ -95,7 +96,7 @@ def test_a_schema_1_database_is_upgraded_and_reports_the_same(db_url):
     clock = FakeClock(T0)
     engine = Engine(db_url, clock=clock)
     ids = _events(engine)
-    period = kpi.Period.parse("2026Q1")
+    period = Period.parse("2026Q1")
     before = {u: kpi.compute(engine, unit=u, period=period) for u in (None, "wannan", "police")}
     question = _facets(engine, ids["question"])
     engine.close()

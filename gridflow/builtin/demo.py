@@ -15,11 +15,12 @@ import heapq
 import itertools
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from gridflow.domain.notice import Channel
 from gridflow.errors import Refused
 
 WD = 7.5 * 3600  # working seconds in a working day
@@ -466,30 +467,25 @@ def quarter_bounds(quarter: str, tz) -> tuple[datetime, datetime]:
 def run(
     *,
     db_url: str,
-    out: Path,
     seed: int = 1,
     quarter: str = "2026Q3",
     days: int | None = None,
     scale: float = 1.0,
     progress: Callable[[int], None] | None = None,
+    channels: Mapping[str, Channel] | None = None,
 ) -> DemoResult:
-    """Simulate ``quarter`` (or its first ``days`` days) into ``db_url``; notices to ``out``."""
-    from gridflow.drivers.notifiers.registry import build_channels
+    """Simulate ``quarter`` (or its first ``days`` days) into ``db_url``, delivering the
+    notices through ``channels`` once a virtual day (none: they stay in the outbox)."""
     from gridflow.service.engine import Engine
-    from gridflow.service.outbox import Dispatcher
 
     rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
     clock = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
     engine = Engine(db_url, clock=clock)
     start, end = quarter_bounds(quarter, engine.calendar.tz)
     if days is not None:
         end = min(end, start + timedelta(days=days))
     clock.now = start
-    channels = build_channels(
-        {"file": {"type": "file", "path": str(out / "notices"), "format": "jsonl"}}
-    )
-    dispatcher = Dispatcher(engine, channels, fallback="file")
+    dispatcher = engine.dispatcher(channels, fallback=next(iter(channels))) if channels else None
     last_day = {"day": None}
 
     def on_step(moment: datetime) -> None:
@@ -498,7 +494,8 @@ def run(
             engine.digest(moment)
         if local.date() != last_day["day"]:
             last_day["day"] = local.date()
-            dispatcher.run_once(moment)
+            if dispatcher is not None:
+                dispatcher.run_once(moment)
             if progress:
                 progress(1)
 
@@ -519,8 +516,9 @@ def run(
         day += timedelta(days=1)
     sim.schedule(start + timedelta(days=3), lambda: street_reviews_holds(sim))
     sim.run()
-    dispatcher.run_once(end)
-    dispatcher.close()
+    if dispatcher is not None:
+        dispatcher.run_once(end)
+        dispatcher.close()
     result = DemoResult(db_url, (start, end), sim.counts, sim.refusals)
     engine.close()
     return result

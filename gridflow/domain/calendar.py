@@ -11,7 +11,10 @@ Which days work
     before the package has them; an override entry always beats package data. Outside the
     years covered by the package or declared by the override file (``years:``), days are a
     Monday–Friday *guess*: ``day()`` says ``source="guess"`` and every ``Deadline`` whose
-    computation touches such a year has ``provisional=True``. It is never silent.
+    computation touches such a year has ``provisional=True``. It is never silent. Which
+    package years count is injectable (``covered_years``): by default every year the
+    installed package has, so a chinesecalendar release that adds a year changes results;
+    tests pin the span so that they do not.
 
 Duration semantics (see ``gridflow.domain.duration``)
     ``wd``  working days, counted from the day after the start (次日起算). ``N wd`` ends at
@@ -91,6 +94,26 @@ def _package_years() -> tuple[int, int]:
     """First and last year ``chinese_calendar`` has official data for."""
     days = chinese_calendar.holidays
     return min(days).year, max(days).year
+
+
+def _check_years(years: Sequence[int] | None) -> tuple[int, int]:
+    """``covered_years`` as ``(first, last)``: default the installed package's span; a given
+    span must be ``first <= last`` and lie inside it (``ValueError`` otherwise)."""
+    package = _package_years()
+    if years is None:
+        return package
+    try:
+        first, last = (int(y) for y in years)
+    except (TypeError, ValueError):
+        raise ValueError(f"covered_years must be (first, last), not {years!r}") from None
+    if first > last:
+        raise ValueError(f"covered_years {first}–{last}: the first year is after the last")
+    if first < package[0] or last > package[1]:
+        raise ValueError(
+            f"covered_years {first}–{last} reaches beyond the installed chinesecalendar data "
+            f"({package[0]}–{package[1]}); declare further years in the override file"
+        )
+    return first, last
 
 
 def _package_detail(d: date) -> tuple[bool, str | None] | None:
@@ -323,17 +346,30 @@ def _aware(dt: datetime) -> datetime:
 
 
 class BusinessCalendar:
-    """Working days and working-time arithmetic for one timezone and set of working hours."""
+    """Working days and working-time arithmetic for one timezone and set of working hours.
+
+    ``timezone``: where days and working hours are reckoned (a name or a ``ZoneInfo``).
+    ``work_hours``: the working windows of a working day, in order, not overlapping.
+    ``overrides``: local changes and extra covered years (``CalendarOverrides``).
+    ``covered_years``: ``(first, last)``, the years whose ``chinese_calendar`` data is used;
+    ``None`` (the default) means every year the installed package has. A package year
+    outside the span is treated like a year the package lacks (a Monday–Friday guess, its
+    deadlines provisional) unless the override file declares it, so a pinned span gives the
+    same answers whatever chinesecalendar release is installed. It must lie inside the
+    package's data (``ValueError``): years beyond it come from the override file.
+    """
 
     def __init__(
         self,
         timezone: str | ZoneInfo = "Asia/Shanghai",
         work_hours: Sequence[tuple[time, time]] = DEFAULT_WORK_HOURS,
         overrides: CalendarOverrides | None = None,
+        covered_years: tuple[int, int] | None = None,
     ):
         self.tz: ZoneInfo = _zone(timezone)
         self.work_hours = _check_windows(work_hours)
         self.overrides = overrides or CalendarOverrides()
+        self.package_years: tuple[int, int] = _check_years(covered_years)
         self._days: dict[date, DayInfo] = {}
         # per local date, its working windows as UTC instants (the calendar never changes
         # after construction: a new calendar is built for new settings or overrides)
@@ -345,12 +381,22 @@ class BusinessCalendar:
 
     @classmethod
     def from_settings(
-        cls, *, timezone: str, work_hours: list[str], overrides: str | None
+        cls,
+        *,
+        timezone: str,
+        work_hours: list[str],
+        overrides: str | None,
+        covered_years: tuple[int, int] | None = None,
     ) -> BusinessCalendar:
-        """Build from config values (``"08:30-11:30"`` strings, override file path or None)."""
+        """Build from config values (``"08:30-11:30"`` strings, override file path or None,
+        ``covered_years`` as in the class docstring); mistakes raise ``GridflowError``."""
         windows = parse_work_hours(work_hours)
+        try:
+            years = _check_years(covered_years)
+        except ValueError as exc:
+            raise GridflowError(f"calendar.{exc}") from None
         loaded = CalendarOverrides.load(overrides) if overrides else None
-        return cls(timezone=timezone, work_hours=windows, overrides=loaded)
+        return cls(timezone=timezone, work_hours=windows, overrides=loaded, covered_years=years)
 
     def __repr__(self) -> str:
         hours = ", ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in self.work_hours)
@@ -359,13 +405,15 @@ class BusinessCalendar:
     # ---- coverage
 
     def covers(self, year: int) -> bool:
-        """True when the package has official data for ``year`` or the override file declares it."""
-        first, last = _package_years()
+        """True when ``year`` is in the package span (``package_years``) or the override file
+        declares it."""
+        first, last = self.package_years
         return first <= year <= last or year in self.overrides.years
 
     def covered_years(self) -> tuple[int, int]:
-        """The contiguous span of covered years around the package data (extended by overrides)."""
-        first, last = _package_years()
+        """The contiguous span of covered years around the package span (extended by
+        overrides)."""
+        first, last = self.package_years
         while first - 1 in self.overrides.years:
             first -= 1
         while last + 1 in self.overrides.years:
@@ -401,7 +449,8 @@ class BusinessCalendar:
         if d in self.overrides.workdays:
             kind = "makeup" if weekend else "workday"
             return DayInfo(d, True, kind, self.overrides.workdays[d], "override")
-        package = _package_detail(d)
+        first, last = self.package_years
+        package = _package_detail(d) if first <= d.year <= last else None
         if package is not None:
             off, name = package
             if off:

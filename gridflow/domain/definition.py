@@ -4,14 +4,32 @@ These pydantic models are the single source of truth for the format: the loader 
 against them (every error, located) and ``gridflow schema`` prints their JSON Schema.
 They hold *declarations* only; compiling guards and building the state machine happen in
 ``loader`` and ``machine``.
+
+The JSON Schema describes what the loader accepts, shorthands included (a plain string for a
+``Label``, ``remind: [50%, 4wh]``), together with the context-free rules the loader applies
+after pydantic: duration and fraction syntax, the recipient vocabulary, lower_snake_case keys
+and the ``model_validator`` rules below. Left to ``gridflow validate``: cross-references (does
+that state, role, field exist?), expressions, a field's ``default`` against its type, and the
+graph. The schema does not admit pydantic's lax coercions (``final: "yes"``, ``max_length:
+"5"``), which are no part of the format. ``tests/test_schema.py`` holds the two together.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from gridflow.domain.duration import UNITS
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
@@ -20,6 +38,117 @@ FIELD_TYPES = (
     "unit", "person",
 )  # fmt: skip
 
+# Who a notice can go to (``notify``/``to`` entries), besides ``role:NAME``, ``field:NAME``,
+# ``person:ID`` and ``unit:ID``. The loader checks entries against these.
+RECIPIENTS = frozenset(
+    {
+        "actor",
+        "assignee",
+        "leader",
+        "parent",
+        "street",
+        "district",
+        "area",
+        "reporter",
+        "creator",
+        "department",
+    }
+)
+RECIPIENT_PREFIXES = ("role:", "field:", "person:", "unit:")
+
+# ---- schema-only descriptions of strings the loader parses after pydantic ----------------
+# (``WithJsonSchema`` changes the printed schema, never validation or its messages)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+_AMOUNT = r"(?:\d+(?:\.\d*)?|\.\d+)"  # a number as ``Duration.parse`` reads it
+_UNIT = "|".join(_any_case(u) for u in UNITS)  # units are case-insensitive
+DURATION_PATTERN = rf"^\s*{_AMOUNT}\s*(?:{_UNIT})\s*$"
+_PERCENT = r"0*(?:[1-9]\d?(?:\.\d*)?|\.\d*[1-9]\d*)\s*%"  # more than 0 %, less than 100 %
+_FRACTION = r"0*\.\d*[1-9]\d*"  # more than 0, less than 1
+PERCENT_PATTERN = rf"^\s*{_PERCENT}\s*$"
+FRACTION_PATTERN = rf"^\s*(?:{_PERCENT}|{_FRACTION})\s*$"
+SCOPE_PATTERN = r"^(?:unit|under|any|field:[a-z][a-z0-9_]*)$"
+
+DurationText = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "a duration: 5wd, 4wh, 48h, 3d, 30m, 1.5wh",
+        }
+    ),
+]
+FractionText = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": FRACTION_PATTERN,
+            "description": "a share of the working time, above 0 and below 1: 50% or 0.5",
+        }
+    ),
+]
+DueText = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [{"pattern": DURATION_PATTERN}, {"pattern": r"\{\{"}],
+            "description": "a duration (5wd), or a {{ expression }} giving a duration, an "
+            "ISO date or a datetime",
+        }
+    ),
+]
+Recipient = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [
+                {"enum": sorted(RECIPIENTS)},
+                {"pattern": "^(?:" + "|".join(p[:-1] for p in RECIPIENT_PREFIXES) + "):"},
+            ],
+            "description": "who gets the notice: "
+            + ", ".join(sorted(RECIPIENTS))
+            + ", role:NAME, field:NAME, person:ID or unit:ID",
+        }
+    ),
+]
+
+
+def _or_text(text: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` for a model whose before-validator also builds it from a string:
+    its schema becomes ``anyOf: [text, <the mapping form>]``, title and description on top."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        mapping = dict(schema)
+        schema.clear()
+        for key in ("title", "description"):
+            if key in mapping:
+                schema[key] = mapping.pop(key)
+        schema["anyOf"] = [text, mapping]
+
+    return extra
+
+
+def _reminder_schema(schema: dict[str, Any]) -> None:
+    """``Reminder``: exactly one of ``at``/``before`` (``_one``), or the string shorthand
+    (``_from_str``: ending in % → ``at``, anything else → ``before``, a duration)."""
+    schema["oneOf"] = [
+        {"required": [key], "properties": {key: {"type": "string"}}} for key in ("at", "before")
+    ]
+    shorthand = {
+        "type": "string",
+        "anyOf": [{"pattern": PERCENT_PATTERN}, {"pattern": DURATION_PATTERN}],
+        "description": "50% (of the working time) or 4wh (before the deadline)",
+    }
+    _or_text(shorthand)(schema)
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +156,8 @@ class Strict(BaseModel):
 
 class Label(Strict):
     """A text in Chinese and English. A plain string in YAML sets both."""
+
+    model_config = ConfigDict(json_schema_extra=_or_text({"type": "string"}))
 
     zh: str
     en: str | None = None
@@ -52,7 +183,7 @@ class Role(Strict):
     """
 
     label: Label | None = None
-    scope: str = "unit"
+    scope: str = Field("unit", json_schema_extra={"pattern": SCOPE_PATTERN})
     org_role: str | None = None  # the org-directory role that grants it (default: same name)
 
     @field_validator("scope")
@@ -63,8 +194,41 @@ class Role(Strict):
         raise ValueError("scope must be unit, under, any or field:<field name>")
 
 
+def _present(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: ``key`` is there and ``value`` holds for it."""
+    return {"required": [key], "properties": {key: value}}
+
+
 class FieldDef(Strict):
     """A typed case field. ``unit`` refers to an org unit (or department) by id."""
+
+    model_config = ConfigDict(  # ``_shape`` below
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": _present("type", {"const": "enum"}),
+                    "then": _present("values", {"type": "array", "minItems": 1}),
+                },
+                {
+                    "if": _present("values", {"type": "array", "minItems": 1}),
+                    "then": {
+                        "anyOf": [
+                            _present("type", {"const": "enum"}),
+                            _present("items", {"const": "enum"}),
+                        ]
+                    },
+                },
+                {
+                    "if": _present("type", {"const": "list"}),
+                    "then": _present("items", {"type": "string"}),
+                },
+                {
+                    "if": _present("items", {"type": "string"}),
+                    "then": _present("type", {"const": "list"}),
+                },
+            ]
+        }
+    )
 
     type: Literal[FIELD_TYPES]  # type: ignore[valid-type]
     label: Label | None = None
@@ -92,26 +256,29 @@ class DueChoice(Strict):
     """A deadline chosen by a field: ``{by: category, map: {simple: 1wd}, default: 5wd}``."""
 
     by: Name
-    map: dict[str, str]
-    default: str | None = None
+    map: dict[str, DurationText]
+    default: DurationText | None = None
 
 
 class OverdueStep(Strict):
     """One rung of the overdue ladder, ``after`` the deadline (``0wd`` = at the deadline)."""
 
-    after: str = "0wd"
-    notify: list[str] = []
+    after: DurationText = "0wd"
+    notify: list[Recipient] = []
     template: Name = "overdue"
     escalate: str | None = None  # "parent", "street", "district" or a unit id
     fire: Name | None = None  # a trigger the system fires on the case
 
 
 class Reminder(Strict):
-    """``at: 50%`` of the working time, or ``before: 4wh`` the deadline."""
+    """``at: 50%`` of the working time, or ``before: 4wh`` the deadline. A plain string is
+    short for either: ``50%`` (ends in %) is ``at``, anything else (``4wh``) is ``before``."""
 
-    at: str | None = None
-    before: str | None = None
-    notify: list[str] = ["assignee"]
+    model_config = ConfigDict(json_schema_extra=_reminder_schema)
+
+    at: FractionText | None = None
+    before: DurationText | None = None
+    notify: list[Recipient] = ["assignee"]
     template: Name = "reminder"
 
     @model_validator(mode="before")
@@ -133,10 +300,39 @@ class Sla(Strict):
 
     ``due``: a duration (``5wd``), a choice by field, or ``"{{ expression }}"`` giving a
     duration or an ISO date (end of that working day) / datetime (an absolute deadline).
+    Reminders and an overdue ladder need a ``due``; a pausing state names only its clock.
     """
 
+    model_config = ConfigDict(  # ``_shape`` below, and the loader's "need a 'due'"
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": _present("pause", {"const": True}),
+                    "then": {
+                        "required": ["clock"],
+                        "properties": {
+                            "clock": {"type": "string"},
+                            "due": {"type": "null"},
+                            "remind": {"maxItems": 0},
+                            "overdue": {"maxItems": 0},
+                        },
+                    },
+                },
+                {
+                    "if": {
+                        "anyOf": [
+                            _present("remind", {"minItems": 1}),
+                            _present("overdue", {"minItems": 1}),
+                        ]
+                    },
+                    "then": _present("due", {"not": {"type": "null"}}),
+                },
+            ]
+        }
+    )
+
     clock: Name | None = None  # default: the state's own name
-    due: str | DueChoice | None = None
+    due: DueText | DueChoice | None = None
     pause: bool = False  # entering this state pauses ``clock``
     remind: list[Reminder] = []
     overdue: list[OverdueStep] = []
@@ -151,12 +347,12 @@ class Sla(Strict):
 
 
 class Notify(Strict):
-    """Send ``template`` to recipients. ``to`` entries: ``actor``, ``assignee``, ``leader``,
-    ``parent``, ``street``, ``district``, ``reporter``, ``role:NAME``, ``field:NAME``,
-    ``person:ID``, ``unit:ID``."""
+    """Send ``template`` to recipients. ``to`` entries: one of ``RECIPIENTS`` (``actor``,
+    ``assignee``, ``leader``, ``department`` …), ``role:NAME``, ``field:NAME``, ``person:ID``
+    or ``unit:ID``."""
 
     template: Name
-    to: list[str]
+    to: list[Recipient]
 
 
 class Spawn(Strict):
@@ -264,9 +460,29 @@ class Workflow(Strict):
         return {name for name, st in self.states.items() if st.final}
 
 
+def _keys_checked(node: Any) -> None:
+    """pydantic writes ``dict[Name, X]`` as ``patternProperties: {NAME: X}``, which leaves a
+    key breaking the pattern unchecked (the loader refuses it): put the pattern into
+    ``propertyNames`` too, everywhere in ``node``."""
+    if isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1:
+            node.setdefault("propertyNames", {})["pattern"] = next(iter(patterns))
+        for value in node.values():
+            _keys_checked(value)
+    elif isinstance(node, list):
+        for value in node:
+            _keys_checked(value)
+
+
 def json_schema() -> dict:
-    """The JSON Schema of the workflow format, for editors."""
+    """The JSON Schema (Draft 2020-12) of the workflow format, for editors.
+
+    A document passes it exactly when the loader's schema stage would pass it; see the module
+    docstring for what is left to ``gridflow validate``.
+    """
     schema = Workflow.model_json_schema(by_alias=True)
+    _keys_checked(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://gridflow.dev/schema/workflow.json"
     return schema

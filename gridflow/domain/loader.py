@@ -43,19 +43,9 @@ ATTRS = {
         "started",
     },
 }
-RECIPIENTS = {
-    "actor",
-    "assignee",
-    "leader",
-    "parent",
-    "street",
-    "district",
-    "area",
-    "reporter",
-    "creator",
-    "department",
-}
-RECIPIENT_PREFIXES = ("role:", "field:", "person:", "unit:")
+# the recipient vocabulary is part of the format (``gridflow schema`` describes it too)
+RECIPIENTS = d.RECIPIENTS
+RECIPIENT_PREFIXES = d.RECIPIENT_PREFIXES
 
 
 def content_hash(text: str) -> str:

@@ -33,10 +33,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridflow.errors import GridflowError
-from gridflow.service.engine import BUILTIN_WORKFLOWS
+
+if TYPE_CHECKING:
+    from gridflow.domain.calendar import BusinessCalendar
 
 DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
 
@@ -47,7 +50,16 @@ class CalendarSettings:
     work_hours: list[str] = field(default_factory=lambda: ["08:30-11:30", "13:00-17:30"])
     overrides: str | None = None  # path to a calendar override YAML file
 
-    def build(self):
+    def zone(self) -> ZoneInfo:
+        """The timezone, or a clean error naming the setting."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GridflowError(
+                f"[calendar] timezone: unknown timezone {self.timezone!r}"
+            ) from None
+
+    def build(self) -> BusinessCalendar:
         """The ``BusinessCalendar`` these settings describe."""
         from gridflow.domain.calendar import BusinessCalendar
 
@@ -72,7 +84,11 @@ class Settings:
         if self.workflows:
             return Path(self.workflows)
         local = Path("workflows")
-        return local if local.is_dir() else BUILTIN_WORKFLOWS
+        if local.is_dir():
+            return local
+        from gridflow.service.definitions import BUILTIN_WORKFLOWS
+
+        return BUILTIN_WORKFLOWS
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:

@@ -21,10 +21,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from gridflow.errors import DefinitionError, GridflowError
-from gridflow.storage import tables as t
 
 log = logging.getLogger("gridflow.drivers.daemon")
 
@@ -104,37 +101,23 @@ class Daemon:
         return self._snapshot() != self._mtimes
 
     def _beat(self, now: datetime, fired: int, sent: int) -> None:
-        d = t.daemon_t
-        with self.engine.store.write() as conn:
-            wall = datetime.now(UTC)  # liveness is wall time, whatever the engine's clock says
-            done = conn.execute(
-                d.update()
-                .where(d.c.id == self.id)
-                .values(
-                    beat_at=wall,
-                    ticks=d.c.ticks + 1,
-                    timers_fired=d.c.timers_fired + fired,
-                    notices_sent=d.c.notices_sent + sent,
-                )
-            ).rowcount
-            if not done:
-                conn.execute(
-                    d.insert().values(
-                        id=self.id,
-                        host=socket.gethostname(),
-                        pid=os.getpid(),
-                        started_at=wall,
-                        beat_at=wall,
-                        ticks=1,
-                        timers_fired=fired,
-                        notices_sent=sent,
-                    )
-                )
+        store = self.engine.store
+        with store.write() as tx:
+            # liveness is wall time, whatever the engine's clock says
+            store.heartbeat.beat(
+                tx,
+                self.id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                at=datetime.now(UTC),
+                fired=fired,
+                sent=sent,
+            )
 
     def _stopped(self) -> None:
-        d = t.daemon_t
-        with self.engine.store.write() as conn:
-            conn.execute(d.update().where(d.c.id == self.id).values(stopped_at=datetime.now(UTC)))
+        store = self.engine.store
+        with store.write() as tx:
+            store.heartbeat.stopped(tx, self.id, datetime.now(UTC))
 
     # ---- scheduling --------------------------------------------------------------------
     def digest(self) -> None:
@@ -195,42 +178,3 @@ class Daemon:
             self.dispatcher.close()
             self._stopped()
             log.info("daemon %s stopped after %d passes", self.id, self.passes)
-
-
-def status(engine, now: datetime | None = None, stale_after: float = 60.0) -> dict:
-    """Live daemons, due timers, and the notice backlog, for ``gridflow status``."""
-    now = now or engine.now()
-    d, tm, o = t.daemon_t, t.timer_t, t.outbox_t
-    with engine.store.read() as conn:
-        daemons = [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.select(d).where(d.c.stopped_at.is_(None)).order_by(d.c.started_at)
-            )
-        ]
-        due = conn.execute(
-            sa.select(sa.func.count()).where(tm.c.status == "pending", tm.c.due_at <= now)
-        ).scalar_one()
-        pending_timers = conn.execute(
-            sa.select(sa.func.count()).where(tm.c.status == "pending")
-        ).scalar_one()
-        notices = dict(
-            conn.execute(sa.select(o.c.status, sa.func.count()).group_by(o.c.status)).all()
-        )
-        provisional = conn.execute(
-            sa.select(sa.func.count()).where(
-                t.case_t.c.closed_at.is_(None), t.case_t.c.due_provisional.is_(True)
-            )
-        ).scalar_one()
-    for row in daemons:
-        age = (datetime.now(UTC) - row["beat_at"]).total_seconds()
-        row["live"] = age <= stale_after
-        row["beat_age_s"] = round(age, 1)
-    return {
-        "now": now,
-        "daemons": daemons,
-        "timers_due": due,
-        "timers_pending": pending_timers,
-        "notices": notices,
-        "provisional_deadlines": provisional,
-    }

@@ -793,7 +793,7 @@ def yearly_html(
     self-contained HTML page (inline CSS and SVG, no scripts, no external files)."""
     import jinja2
 
-    from gridflow.service.kpi import YEARLY_LIST_LIMIT, yearly_data
+    from gridflow.builtin.kpis import YEARLY_LIST_LIMIT, yearly_data
 
     lang = norm_lang(lang)
     tick = progress or (lambda _step: None)

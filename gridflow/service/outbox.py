@@ -1,4 +1,4 @@
-"""The outbox dispatcher: delivers notices written by events, at least once (driver ring).
+"""The outbox dispatcher: delivers notices written by events, at least once (service ring).
 
 A notice row is written in the same transaction as the event that caused it. The
 dispatcher claims a batch of due rows under a lease (PostgreSQL: ``FOR UPDATE SKIP
@@ -22,15 +22,16 @@ honours the id.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from gridflow.drivers.notifiers.base import OutboundNotice
+from gridflow.domain.notice import Channel, OutboundNotice
 from gridflow.errors import DeliveryError, GridflowError, NotFound
-from gridflow.storage import tables as t
+from gridflow.service.runtime import Runtime
+from gridflow.service.timers import batches
+from gridflow.storage.records import EndpointRecord, NoticeRecord
 
 
 @dataclass
@@ -51,8 +52,8 @@ class Dispatcher:
 
     def __init__(
         self,
-        engine,
-        channels: dict[str, Any],
+        rt: Runtime,
+        channels: Mapping[str, Channel],
         *,
         fallback: str | None = None,
         max_attempts: int = 8,
@@ -63,8 +64,8 @@ class Dispatcher:
     ):
         if not channels:
             raise GridflowError("no notice channels configured")
-        self.engine, self.store = engine, engine.store
-        self.channels = channels
+        self.rt, self.store = rt, rt.store
+        self.channels = dict(channels)
         self.fallback = fallback if fallback in channels else next(iter(channels))
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.lease = timedelta(seconds=lease)
@@ -84,12 +85,16 @@ class Dispatcher:
     def run_once(
         self, now: datetime | None = None, *, batch: int = 100, limit: int | None = None
     ) -> DispatchResult:
-        """Deliver every notice due at ``now``; returns what happened."""
-        now = now or self.engine.now()
+        """Deliver every notice due at ``now`` (at most ``limit``); returns what happened."""
+        now = now or self.rt.now()
         result = DispatchResult()
-        self._off = self._disabled_endpoints()  # read once a pass, kept current by _disable
-        while limit is None or result.claimed < limit:
-            rows = self._claim(now, batch)
+        with self.store.read() as tx:  # read once a pass, kept current by _disable
+            self._off = {(e.channel, e.address) for e in self.store.outbox.disabled(tx)}
+        while size := batches(limit, batch, result.claimed):
+            with self.store.write() as tx:
+                rows = self.store.outbox.claim(
+                    tx, now=now, batch=size, owner=self.rt.owner, until=now + self.lease
+                )
             if not rows:
                 break
             result.claimed += len(rows)
@@ -97,31 +102,7 @@ class Dispatcher:
                 self._deliver(row, now, result)
         return result
 
-    def _claim(self, now: datetime, batch: int) -> list:
-        o = t.outbox_t
-        with self.store.write() as conn:
-            q = (
-                sa.select(o)
-                .where(
-                    o.c.status == "pending",
-                    o.c.next_attempt_at <= now,
-                    sa.or_(o.c.lease_until.is_(None), o.c.lease_until < now),
-                )
-                .order_by(o.c.next_attempt_at)
-                .limit(batch)
-            )
-            if not self.store.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
-            rows = list(conn.execute(q))
-            if rows:
-                conn.execute(
-                    o.update()
-                    .where(o.c.id.in_([r.id for r in rows]))
-                    .values(lease_owner=self.engine.owner, lease_until=now + self.lease)
-                )
-        return rows
-
-    def _deliver(self, row, now: datetime, result: DispatchResult) -> None:
+    def _deliver(self, row: NoticeRecord, now: datetime, result: DispatchResult) -> None:
         configured = row.channel in self.channels
         name = row.channel if configured else self.fallback
         # a fallback channel cannot use another channel's address (an e-mail address is no
@@ -157,7 +138,15 @@ class Dispatcher:
         self._finish(row, now, status="sent")
         result.sent += 1
 
-    def _failed(self, row, now, exc: DeliveryError, channel: str, address: str, result) -> None:
+    def _failed(
+        self,
+        row: NoticeRecord,
+        now: datetime,
+        exc: DeliveryError,
+        channel: str,
+        address: str,
+        result: DispatchResult,
+    ) -> None:
         attempts = row.attempts + 1
         result.errors.append(f"notice {row.id} via {channel}: {exc}")
         if exc.permanent or attempts >= self.max_attempts:
@@ -174,18 +163,19 @@ class Dispatcher:
         # only after recording this try: `_finish` updates pending rows only, so disabling
         # first left this notice's attempt, error and lease unwritten
         if exc.disable_endpoint:
-            self._disable(channel, address, str(exc), now)
+            self._off.add((channel, address))
+            with self.store.write() as tx:
+                self.store.outbox.disable(tx, channel, address, str(exc), now)
 
     def _finish(
         self,
-        row,
+        row: NoticeRecord,
         now: datetime,
         *,
         status: str,
         error: str | None = None,
         next_at: datetime | None = None,
     ) -> None:
-        o = t.outbox_t
         values: dict[str, Any] = dict(
             status=status,
             attempts=row.attempts + 1,
@@ -197,106 +187,56 @@ class Dispatcher:
             values["sent_at"] = now
         if next_at is not None:
             values["next_attempt_at"] = next_at
-        with self.store.write() as conn:
-            conn.execute(
-                o.update().where(o.c.id == row.id, o.c.status == "pending").values(**values)
-            )
-
-    # ---- disabled endpoints ------------------------------------------------------------
-    def _disabled_endpoints(self) -> set[tuple[str, str]]:
-        e = t.endpoint_t
-        with self.store.read() as conn:
-            return {
-                (r.channel, r.address) for r in conn.execute(sa.select(e.c.channel, e.c.address))
-            }
-
-    def _disable(self, channel: str, address: str, reason: str, now: datetime) -> None:
-        self._off.add((channel, address))
-        e, o = t.endpoint_t, t.outbox_t
-        with self.store.write() as conn:
-            if (
-                conn.execute(
-                    sa.select(e.c.channel).where(e.c.channel == channel, e.c.address == address)
-                ).first()
-                is None
-            ):
-                conn.execute(
-                    e.insert().values(
-                        channel=channel, address=address, reason=reason, disabled_at=now
-                    )
-                )
-            conn.execute(
-                o.update()
-                .where(o.c.channel == channel, o.c.address == address, o.c.status == "pending")
-                .values(status="dead", last_error=f"endpoint disabled: {reason}")
-            )
+        with self.store.write() as tx:
+            self.store.outbox.finish(tx, row.id, values)
 
 
-# ---- operator actions (CLI) -----------------------------------------------------------------
-def list_notices(engine, status: str | None = None, limit: int = 50) -> list:
-    o = t.outbox_t
-    q = sa.select(o).order_by(o.c.created_at.desc()).limit(limit)
-    if status:
-        q = q.where(o.c.status == status)
-    with engine.store.read() as conn:
-        return list(conn.execute(q))
+class OutboxAdmin:
+    """What an operator does with the outbox: look, count, retry, switch endpoints on."""
 
+    def __init__(self, rt: Runtime):
+        self.rt = rt
 
-def counts(engine) -> dict[str, int]:
-    o = t.outbox_t
-    with engine.store.read() as conn:
-        return {
-            s: n
-            for s, n in conn.execute(sa.select(o.c.status, sa.func.count()).group_by(o.c.status))
-        }
+    def notices(self, status: str | None = None, limit: int = 50) -> list[NoticeRecord]:
+        """Notices, newest first."""
+        with self.rt.store.read() as tx:
+            return self.rt.store.outbox.notices(tx, status, limit)
 
+    def counts(self) -> dict[str, int]:
+        """Notices by status."""
+        with self.rt.store.read() as tx:
+            return self.rt.store.outbox.counts(tx)
 
-def retry(engine, notice_id: str | None = None, *, all_dead: bool = False) -> int:
-    """Put dead notices (one, or all) back to pending, due now; returns how many."""
-    o = t.outbox_t
-    q = o.update().where(o.c.status == "dead")
-    if notice_id is not None:
-        q = q.where(o.c.id == notice_id)
-    elif not all_dead:
-        raise GridflowError("say which notice to retry, or --all-dead")
-    with engine.store.write() as conn:
-        n = conn.execute(
-            q.values(
-                status="pending",
-                attempts=0,
-                next_attempt_at=engine.now(),
-                lease_owner=None,
-                lease_until=None,
-            )
-        ).rowcount
-        if notice_id is not None and n == 0:
-            row = conn.execute(sa.select(o.c.status).where(o.c.id == notice_id)).first()
-            if row is None:
-                raise NotFound("notice", notice_id)
-            raise GridflowError(f"notice {notice_id} is {row.status}, not dead")
-    return n
+    def resolve(self, prefix: str, status: str = "dead") -> str:
+        """The one notice in ``status`` whose id starts with ``prefix``."""
+        with self.rt.store.read() as tx:
+            ids = self.rt.store.outbox.ids_starting(tx, prefix, status, 2)
+        if len(ids) != 1:
+            many = "more than one" if ids else "no"
+            raise GridflowError(f"{many} {status} notice starts with {prefix!r}")
+        return ids[0]
 
+    def retry(self, notice_id: str | None = None, *, all_dead: bool = False) -> int:
+        """Put dead notices (one, or all) back to pending, due now; returns how many."""
+        if notice_id is None and not all_dead:
+            raise GridflowError("say which notice to retry, or --all-dead")
+        store = self.rt.store
+        with store.write() as tx:
+            n = store.outbox.requeue_dead(tx, notice_id, self.rt.now())
+            if notice_id is not None and n == 0:
+                status = store.outbox.status_of(tx, notice_id)
+                if status is None:
+                    raise NotFound("notice", notice_id)
+                raise GridflowError(f"notice {notice_id} is {status}, not dead")
+        return n
 
-def disabled_endpoints(engine) -> list:
-    """The endpoints switched off (channel, address, reason, disabled_at), oldest first."""
-    e = t.endpoint_t
-    with engine.store.read() as conn:
-        return list(conn.execute(sa.select(e).order_by(e.c.disabled_at, e.c.channel)))
+    def disabled_endpoints(self) -> list[EndpointRecord]:
+        """The endpoints switched off (channel, address, reason, disabled_at), oldest first."""
+        with self.rt.store.read() as tx:
+            return self.rt.store.outbox.disabled(tx)
 
-
-def enable_endpoint(engine, channel: str, address: str) -> int:
-    """Switch an endpoint back on (1), or 0 when it was not off. Its dead notices stay dead
-    until retried (``retry``)."""
-    e = t.endpoint_t
-    with engine.store.write() as conn:
-        return conn.execute(
-            e.delete().where(e.c.channel == channel, e.c.address == address)
-        ).rowcount
-
-
-def build_dispatcher(engine, settings) -> Dispatcher:
-    """A dispatcher over the channels configured in ``settings`` (default: console)."""
-    from gridflow.drivers.notifiers.registry import build_channels
-
-    channels = build_channels(settings.channels or {})
-    return Dispatcher(engine, channels, fallback=engine.default_channel)
+    def enable_endpoint(self, channel: str, address: str) -> int:
+        """Switch an endpoint back on (1), or 0 when it was not off. Its dead notices stay
+        dead until retried (``retry``)."""
+        with self.rt.store.write() as tx:
+            return self.rt.store.outbox.enable(tx, channel, address)

@@ -1,22 +1,28 @@
-"""The SQL store: connections, transactions and the statements the engine runs (storage ring).
+"""The store: the one database port — connections, transactions, the schema (storage ring).
 
 SQLite (the embedded default): one file, WAL, a busy timeout, and write transactions that take
 the write lock up front (``BEGIN IMMEDIATE``) so a read-then-write never deadlocks or goes
 stale. PostgreSQL (several daemons): READ COMMITTED, optimistic versions on cases, and
-``FOR UPDATE SKIP LOCKED`` for claiming timers and notices. Statements are SQLAlchemy Core.
+``FOR UPDATE SKIP LOCKED`` for claiming timers and notices. Statements are SQLAlchemy Core,
+grouped by what they are about and reached through the store's parts::
+
+    with store.write() as tx:
+        case = store.cases.load(tx, 7, for_update=True)
+        store.timers.cancel_pending(tx, 7, now)
+
+``cases`` (cases, history), ``timers``, ``outbox`` (notices, endpoints), ``heartbeat``
+(daemons), ``definitions`` (workflow revisions, org texts), ``kpi`` (report passes). They
+hand out typed records (:mod:`gridflow.storage.records`), never database rows.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +31,16 @@ from sqlmodel import SQLModel
 
 from gridflow.errors import GridflowError
 from gridflow.storage import tables as t
+from gridflow.storage.cases import CaseStore
+from gridflow.storage.definitions import DefinitionStore
+from gridflow.storage.heartbeat import HeartbeatStore
+from gridflow.storage.jsoncodec import json_dumps
+from gridflow.storage.kpi import KpiQueries
+from gridflow.storage.outbox import OutboxStore
+from gridflow.storage.timers import TimerStore
+
+Tx = sa.Connection
+"""A transaction: what ``Store.write()``/``read()`` hand out and every statement takes."""
 
 BUSY_TIMEOUT_MS = 30_000
 FACETS_PENDING = "facets_pending"  # gf_meta key: facet columns to fill after an upgrade
@@ -37,106 +53,6 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def _like_escape(text: str) -> str:
-    """``text`` as a literal inside a LIKE pattern (escape character ``\\``): ``_`` and ``%``
-    are wildcards, and unit ids may contain ``_``."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# what json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) builds on
-# every call, built once (an encoder keeps no state between calls)
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _json_dumps(value: Any) -> str:
-    return _JSON_ENCODER.encode(value)
-
-
-# ---- the hot path's statements, built once ------------------------------------------------
-# Each is a fixed statement with bound parameters: building a statement per call, and
-# SQLAlchemy deriving its cache key, cost more than running it. Built once, the cache key is
-# memoised on the object and the compiled form comes from the engine's compiled cache (for an
-# UPDATE/INSERT without ``.values()``, one compiled form per set of parameter names).
-_CASE = t.case_t
-LOAD_CASE = sa.select(_CASE).where(_CASE.c.id == sa.bindparam("b_id"))
-LOAD_CASE_LOCKED = LOAD_CASE.with_for_update()
-UPDATE_CASE = _CASE.update().where(
-    _CASE.c.id == sa.bindparam("b_id"), _CASE.c.version == sa.bindparam("b_version")
-)
-INSERT_CASE = _CASE.insert()
-# how a value of each case column comes back from the database (see Store.as_updated)
-_CASE_KINDS: dict[str, Any] = {
-    c.name: "time"
-    if isinstance(c.type, t.UTCDateTime)
-    else "json"
-    if isinstance(c.type, sa.JSON)
-    else bool
-    if isinstance(c.type, sa.Boolean)
-    else float
-    if isinstance(c.type, sa.Float)
-    else int
-    if isinstance(c.type, sa.Integer)
-    else str
-    for c in _CASE.columns
-}
-# the keys of a LOAD_CASE row, in order (Row._asdict works them out again on every call)
-_CASE_KEYS = tuple(c.key for c in _CASE.columns)
-INSERT_HISTORY = t.history_t.insert()
-INSERT_TIMERS = t.timer_t.insert()
-INSERT_OUTBOX = t.outbox_t.insert()
-# ``coalesce(status, '')`` (status is NOT NULL: the same rows) keeps SQLite from reading the
-# status index: without statistics its planner takes ix_gf_timer_due (status, due_at) for
-# ``status = 'pending'`` over the case_id index, and walks every pending timer of every case
-# (milliseconds per event at 100k open cases, growing with the table); PostgreSQL, with
-# statistics, picks the case_id index either way
-PENDING = sa.func.coalesce(t.timer_t.c.status, "") == "pending"
-CANCEL_TIMERS = (
-    t.timer_t.update()
-    .where(t.timer_t.c.case_id == sa.bindparam("b_case_id"), PENDING)
-    .values(status="cancelled", done_at=sa.bindparam("b_done_at"))
-)
-
-
-# tick: claim due timers under a lease, then act on each with the case's earlier-due ones
-_TM = t.timer_t
-CLAIM_TIMERS = (
-    sa.select(_TM.c.id)
-    .where(
-        _TM.c.status == "pending",
-        _TM.c.due_at <= sa.bindparam("b_now"),
-        sa.or_(_TM.c.lease_until.is_(None), _TM.c.lease_until < sa.bindparam("b_now")),
-    )
-    .order_by(_TM.c.due_at)
-    .limit(sa.bindparam("b_batch"))
-)
-CLAIM_TIMERS_SKIP_LOCKED = CLAIM_TIMERS.with_for_update(skip_locked=True)
-LEASE_TIMERS = (
-    _TM.update()
-    .where(_TM.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-    .values(
-        lease_owner=sa.bindparam("b_owner"),
-        lease_until=sa.bindparam("b_until"),
-        attempts=_TM.c.attempts + 1,
-    )
-)
-TIMER_HEAD = sa.select(_TM.c.case_id, _TM.c.status, _TM.c.due_at).where(
-    _TM.c.id == sa.bindparam("b_id")
-)
-DUE_OF_CASE = (  # PENDING: by the case_id index, not the status one (see above)
-    sa.select(_TM)
-    .where(
-        _TM.c.case_id == sa.bindparam("b_case_id"), PENDING, _TM.c.due_at <= sa.bindparam("b_due")
-    )
-    .order_by(_TM.c.due_at, _TM.c.id)
-)
-DUE_OF_CASE_LOCKED = DUE_OF_CASE.with_for_update()
-TIMER_DONE = (
-    _TM.update()
-    .where(_TM.c.id == sa.bindparam("b_id"), _TM.c.status == "pending")
-    .values(status="done", done_at=sa.bindparam("b_at"))
-)
 
 
 def _begin(conn: sa.Connection, sql: str) -> None:
@@ -161,7 +77,7 @@ def create_sa_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
-            json_serializer=_json_dumps,
+            json_serializer=json_dumps,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             # each thread holds a connection (Store._held_connection): no cap on how many
             # threads, five kept open when returned
@@ -180,13 +96,13 @@ def create_sa_engine(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(
-        url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10
+        url, json_serializer=json_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10
     )
 
 
 class Store:
-    """Owns the SQLAlchemy engine. Every method taking ``conn`` runs inside the caller's
-    transaction; the ``write``/``read`` context managers open one.
+    """Owns the SQLAlchemy engine and the statement groups. Every statement runs inside the
+    caller's transaction (``tx``); the ``write``/``read`` context managers open one.
 
     SQLite: each thread keeps one connection between transactions (a pool checkout and
     return per event cost ≈7 % of a ``fire``); a transaction opened while the thread's own
@@ -203,6 +119,15 @@ class Store:
         self.is_sqlite = self.dialect == "sqlite"
         self._held = threading.local()
         self._all_held: weakref.WeakSet[sa.Connection] = weakref.WeakSet()  # for dispose()
+        self.cases = CaseStore(self.is_sqlite)
+        self.timers = TimerStore(self.is_sqlite)
+        self.outbox = OutboxStore(self.is_sqlite)
+        self.heartbeat = HeartbeatStore()
+        self.definitions = DefinitionStore(self._take_turns)
+
+    def kpi(self, tx: sa.Connection) -> KpiQueries:
+        """The report's statements, bound to ``tx``."""
+        return KpiQueries(tx, self.dialect)
 
     # ---- transactions ---------------------------------------------------------------
     def write(self) -> AbstractContextManager[sa.Connection]:
@@ -377,184 +302,3 @@ class Store:
         transaction ends; SQLite's ``BEGIN IMMEDIATE`` already serializes writers."""
         if not self.is_sqlite:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STARTUP_LOCK})
-
-    # ---- definitions ----------------------------------------------------------------
-    def ensure_definition(
-        self,
-        conn,
-        workflow_id: str,
-        label: str,
-        content_hash: str,
-        source: str,
-        file: str,
-        now: datetime,
-    ) -> int:
-        """The revision of this exact text, storing it as the next revision if new."""
-        self._take_turns(conn)
-        d = t.definition_t
-        rev = conn.execute(
-            sa.select(d.c.revision).where(
-                d.c.workflow_id == workflow_id, d.c.content_hash == content_hash
-            )
-        ).scalar()
-        if rev is not None:
-            return rev
-        latest = (
-            conn.execute(
-                sa.select(sa.func.max(d.c.revision)).where(d.c.workflow_id == workflow_id)
-            ).scalar()
-            or 0
-        )
-        conn.execute(
-            d.insert().values(
-                workflow_id=workflow_id,
-                revision=latest + 1,
-                label_version=str(label),
-                content_hash=content_hash,
-                source=source,
-                file=file,
-                loaded_at=now,
-            )
-        )
-        return latest + 1
-
-    def definition_source(self, conn, workflow_id: str, revision: int):
-        d = t.definition_t
-        return conn.execute(
-            sa.select(d.c.source, d.c.file).where(
-                d.c.workflow_id == workflow_id, d.c.revision == revision
-            )
-        ).first()
-
-    def definitions(self, conn) -> list:
-        d = t.definition_t
-        return list(
-            conn.execute(
-                sa.select(
-                    d.c.workflow_id,
-                    d.c.revision,
-                    d.c.label_version,
-                    d.c.content_hash,
-                    d.c.file,
-                    d.c.loaded_at,
-                ).order_by(d.c.workflow_id, d.c.revision)
-            )
-        )
-
-    # ---- cases ------------------------------------------------------------------------
-    def insert_case(self, conn, values: dict) -> int:
-        return conn.execute(INSERT_CASE, values).inserted_primary_key[0]
-
-    def load_case(self, conn, case_id: int, *, for_update: bool = False):
-        q = LOAD_CASE_LOCKED if for_update and not self.is_sqlite else LOAD_CASE
-        return conn.execute(q, {"b_id": case_id}).first()
-
-    def update_case(self, conn, case_id: int, version: int, values: dict) -> bool:
-        """Apply ``values`` (plain values, no SQL expressions) if the case is still at
-        ``version``; False if it moved on."""
-        res = conn.execute(UPDATE_CASE, {"b_id": case_id, "b_version": version, **values})
-        return res.rowcount == 1
-
-    @staticmethod
-    def as_updated(row, values: dict) -> Any:
-        """The case ``row`` as reading it back after ``update_case(…, values)`` would give —
-        without the read: each new value goes through its column type as it is stored and
-        read back (aware UTC datetimes, JSON text and back, bool, float)."""
-        # a row of LOAD_CASE: every case column, in table order
-        merged = (
-            dict(zip(_CASE_KEYS, row, strict=True))
-            if len(row) == len(_CASE_KEYS)
-            else row._asdict()
-        )
-        for key, value in values.items():
-            if value is not None:
-                kind = _CASE_KINDS.get(key)
-                if kind == "time":
-                    value = (
-                        value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-                    )
-                elif kind == "json":
-                    value = json.loads(_json_dumps(value))
-                elif kind is not None:
-                    value = kind(value)
-            merged[key] = value
-        return SimpleNamespace(**merged)
-
-    def append_history(self, conn, values: dict) -> None:
-        conn.execute(INSERT_HISTORY, values)
-
-    def history(self, conn, case_id: int) -> list:
-        h = t.history_t
-        return list(conn.execute(sa.select(h).where(h.c.case_id == case_id).order_by(h.c.seq)))
-
-    def children(self, conn, case_id: int, group: int | None = None) -> list:
-        c = t.case_t
-        q = sa.select(c).where(c.c.parent_id == case_id)
-        if group is not None:
-            q = q.where(c.c.spawn_group == group)
-        return list(conn.execute(q.order_by(c.c.id)))
-
-    def open_siblings(self, conn, parent_id: int, group: int) -> int:
-        c = t.case_t
-        return conn.execute(
-            sa.select(sa.func.count()).where(
-                c.c.parent_id == parent_id, c.c.spawn_group == group, c.c.closed_at.is_(None)
-            )
-        ).scalar_one()
-
-    def find(
-        self,
-        conn,
-        *,
-        workflow: str | None = None,
-        state: str | None = None,
-        unit_path: str | None = None,
-        text: str | None = None,
-        open_only: bool = False,
-        overdue_at: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list:
-        c = t.case_t
-        q = sa.select(c)
-        if workflow:
-            q = q.where(c.c.workflow_id == workflow)
-        if state:
-            q = q.where(c.c.state == state)
-        if unit_path:
-            q = q.where(
-                sa.or_(
-                    c.c.unit_path == unit_path,
-                    c.c.unit_path.like(_like_escape(unit_path) + "/%", escape="\\"),
-                )
-            )
-        if text:
-            like = "%" + _like_escape(text) + "%"
-            q = q.where(
-                sa.or_(
-                    c.c.title.like(like, escape="\\"),
-                    sa.cast(c.c.data, sa.String).like(like, escape="\\"),
-                )
-            )
-        if open_only:
-            q = q.where(c.c.closed_at.is_(None))
-        if overdue_at is not None:
-            q = q.where(
-                c.c.closed_at.is_(None),
-                c.c.paused_at.is_(None),
-                c.c.due_at.is_not(None),
-                c.c.due_at < overdue_at,
-            )
-        return list(conn.execute(q.order_by(c.c.id.desc()).limit(limit).offset(offset)))
-
-    # ---- org --------------------------------------------------------------------------
-    def save_org(self, conn, content_hash: str, source: str, file: str, now: datetime) -> None:
-        conn.execute(
-            t.org_t.insert().values(
-                content_hash=content_hash, source=source, file=file, loaded_at=now
-            )
-        )
-
-    def latest_org(self, conn):
-        o = t.org_t
-        return conn.execute(sa.select(o).order_by(o.c.id.desc()).limit(1)).first()

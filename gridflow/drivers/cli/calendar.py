@@ -25,12 +25,15 @@ _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def _calendar(ctx: click.Context) -> BusinessCalendar:
-    """The configured calendar; settings or override-file mistakes become a ClickException."""
-    from gridflow.drivers.config import Settings, load_settings
+    """The configured calendar (the root command's settings: ``--config``, environment);
+    settings or override-file mistakes become a ClickException."""
+    from gridflow.drivers.cli.context import Context
+    from gridflow.drivers.config import load_settings
     from gridflow.errors import GridflowError
 
     try:
-        settings = ctx.find_object(Settings) or load_settings()
+        root = ctx.find_object(Context)
+        settings = root.settings if root is not None else load_settings()
         return settings.calendar.build()
     except GridflowError as exc:
         raise click.ClickException(str(exc)) from None
@@ -181,3 +184,22 @@ def show(ctx: click.Context, month: str, as_json: bool) -> None:
         )
     if not covered:
         click.echo(f"NOT COVERED: {_not_covered([year], cal)} The days above are that guess.")
+
+
+@calendar.command("recompute")
+@click.pass_context
+def recompute(ctx: click.Context) -> None:
+    """Recompute provisional deadlines with the calendar as configured now."""
+    from gridflow.drivers.cli.context import Context
+
+    root = ctx.find_object(Context)
+    if root is None:
+        raise click.ClickException("no database: run this as `gridflow [--db URL] calendar …`")
+    done, kept = root.engine().recompute_provisional()
+    click.echo(
+        f"{done} provisional deadline(s) recomputed, {kept} kept (paused or extended "
+        "since their clock started)"
+    )
+
+
+COMMANDS = [calendar]

@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
+
+if TYPE_CHECKING:
+    from gridflow.builtin.demo import DemoResult
+    from gridflow.service.engine import Engine
+
+
+@click.command()
+@click.option("--seed", default=1, show_default=True, help="Same seed, same quarter.")
+@click.option("--quarter", default="2026Q3", show_default=True, help="Quarter to simulate.")
+@click.option("--days", type=int, help="Simulate only the first N days (a short run).")
+@click.option(
+    "--out",
+    "out_dir",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the database and outputs.",
+)
+@click.option(
+    "--db",
+    "demo_db",
+    metavar="URL",
+    help="Database for the demo [default: sqlite:///OUT/demo.db, recreated].",
+)
+@click.option("--lang", default="zh-CN", show_default=True)
+def demo(
+    seed: int, quarter: str, days: int | None, out_dir: str, demo_db: str | None, lang: str
+) -> None:
+    """Replay a quarter of Fenglin Street on a virtual clock and report on it."""
+    run_demo(seed=seed, quarter=quarter, days=days, out_dir=out_dir, db=demo_db, lang=lang)
 
 
 def run_demo(
     *, seed: int, quarter: str, days: int | None, out_dir: str, db: str | None, lang: str
 ) -> None:
+    """Simulate the quarter into a fresh database, then print and write its reports."""
     import re
 
     from gridflow.builtin import demo
+    from gridflow.drivers.notifiers.registry import build_channels
     from gridflow.service.engine import Engine
 
     if not re.fullmatch(r"\d{4}Q[1-4]", quarter):
@@ -29,39 +66,54 @@ def run_demo(
         db = f"sqlite:///{db_file}"
     else:
         probe = Engine(db)
-        if probe.find(limit=1):
+        try:
+            if probe.find(limit=1):
+                raise click.ClickException(
+                    f"{probe.store.safe_url} already holds cases; the demo needs an empty database"
+                )
+        finally:
             probe.close()
-            raise click.ClickException(
-                f"{probe.store.safe_url} already holds cases; the demo needs an empty database"
-            )
-        probe.close()
     start, end = demo.quarter_bounds(quarter, _tz())
     total_days = days if days is not None else (end - start).days
     click.echo(f"simulating {quarter} of 枫林路街道 (seed {seed}) into {db} …", err=True)
-    with click.progressbar(length=total_days, label="days", file=sys.stderr) as bar:
+    channels = build_channels(
+        {"file": {"type": "file", "path": str(out / "notices"), "format": "jsonl"}}
+    )
+    with _progress(total_days) as step:
         result = demo.run(
-            db_url=db, out=out, seed=seed, quarter=quarter, days=days, progress=bar.update
+            db_url=db, seed=seed, quarter=quarter, days=days, progress=step, channels=channels
         )
     engine = Engine(db)
     try:
-        _report(engine, result, out, lang)
+        _report(engine, result, out, lang, quarter if days is None else None)
     finally:
         engine.close()
 
 
-def _tz():
-    from zoneinfo import ZoneInfo
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; nothing at all in a pipe or a log."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    with click.progressbar(length=total, label="days", file=sys.stderr) as bar:
+        yield bar.update
 
+
+def _tz() -> ZoneInfo:
     return ZoneInfo("Asia/Shanghai")
 
 
-def _report(engine, result, out: Path, lang: str) -> None:
+def _report(engine: Engine, result: DemoResult, out: Path, lang: str, label: str | None) -> None:
+    from gridflow.builtin import kpis
+    from gridflow.domain.period import Period
     from gridflow.report import kpi_report as report
-    from gridflow.service import kpi
 
     start, end = result.period
-    period = kpi.Period(start, end)
-    figures = kpi.compute(engine, unit="fenglin", period=period, now=end)
+    local_end = (end - timedelta(microseconds=1)).astimezone(_tz())
+    label = label or f"{start.astimezone(_tz()):%Y-%m-%d}..{local_end:%Y-%m-%d}"
+    period = Period(start, end, label, _tz().key)
+    figures = kpis.compute(engine, unit="fenglin", period=period, now=end)
     fl = figures["four_list"]
     listed, solved = fl["listed"], fl["written_off"]
     in_progress = fl["in_progress"]
@@ -97,18 +149,12 @@ def _report(engine, result, out: Path, lang: str) -> None:
         )
 
 
-def _busiest_microgrid(engine) -> str | None:
-    import sqlalchemy as sa
+def _busiest_microgrid(engine: Engine) -> str | None:
+    """The micro-grid that took the most steps (ties: the first by id)."""
+    micro = sorted(u.id for u in engine.directory.units.values() if u.kind == "microgrid")
+    with engine.reports.snapshot() as snap:
+        counts = snap.main.steps_by_actor_unit(micro)
+    return max(sorted(counts), key=counts.__getitem__) if counts else None
 
-    from gridflow.storage import tables as t
 
-    h = t.history_t
-    with engine.store.read() as conn:
-        row = conn.execute(
-            sa.select(h.c.actor_unit, sa.func.count().label("n"))
-            .where(h.c.actor_unit.like("%-m%"))
-            .group_by(h.c.actor_unit)
-            .order_by(sa.desc("n"))
-            .limit(1)
-        ).first()
-    return row.actor_unit if row else None
+COMMANDS = [demo]

@@ -94,8 +94,9 @@ def report(
         return
     if fmt == "xlsx" and not out:
         raise click.UsageError("--format xlsx needs --out FILE.xlsx")
+    from gridflow.builtin.kpis import COMPUTE_STEPS, compute
+    from gridflow.domain.period import Period
     from gridflow.report import kpi_report as rp
-    from gridflow.service.kpi import COMPUTE_STEPS, Period, compute
 
     engine = _engine(ctx)
     with _errors():
@@ -136,3 +137,6 @@ def yearly(ctx: click.Context, unit: str, year: int | None, out: str | None, lan
         with _progress(YEARLY_STEPS, f"yearly report {unit} {year}") as step:
             html = yearly_html(engine, unit, year, lang, progress=step)
         _emit(html, out)
+
+
+COMMANDS = [report]

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from gridflow.drivers.notifiers.base import OutboundNotice
+from gridflow.domain.notice import OutboundNotice
 from gridflow.errors import GridflowError
 
 RULE = "─" * 60

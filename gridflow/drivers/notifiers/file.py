@@ -23,8 +23,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gridflow.domain.notice import OutboundNotice, check_notice_id
 from gridflow.domain.suggest import did_you_mean
-from gridflow.drivers.notifiers.base import OutboundNotice, check_notice_id
 from gridflow.drivers.notifiers.smtp import build_message
 from gridflow.errors import DeliveryError, GridflowError
 

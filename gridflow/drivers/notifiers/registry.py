@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gridflow.domain.notice import Channel
 from gridflow.domain.suggest import did_you_mean
-from gridflow.drivers.notifiers.base import Channel
 from gridflow.drivers.notifiers.console import ConsoleChannel
 from gridflow.drivers.notifiers.file import FileChannel
 from gridflow.drivers.notifiers.smtp import SmtpChannel
 from gridflow.drivers.notifiers.webhook import WebhookChannel
 from gridflow.errors import GridflowError
+
+if TYPE_CHECKING:
+    from gridflow.drivers.config import Settings
+    from gridflow.service.engine import Engine
+    from gridflow.service.outbox import Dispatcher
 
 CHANNEL_TYPES: dict[str, type] = {
     "console": ConsoleChannel,
@@ -68,3 +73,9 @@ def build_channels(config: Mapping[str, Mapping[str, Any]] | None) -> dict[str, 
             channel.close()
         raise
     return channels
+
+
+def build_dispatcher(engine: Engine, settings: Settings) -> Dispatcher:
+    """A dispatcher over the channels configured in ``settings`` (default: console); a
+    notice naming a channel that is not configured goes to the engine's default channel."""
+    return engine.dispatcher(build_channels(settings.channels or {}))

@@ -24,8 +24,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from gridflow.domain.notice import OutboundNotice, check_notice_id
 from gridflow.domain.suggest import did_you_mean
-from gridflow.drivers.notifiers.base import OutboundNotice, check_notice_id
 from gridflow.errors import DeliveryError, GridflowError
 
 SECURITY = ("none", "starttls", "ssl")

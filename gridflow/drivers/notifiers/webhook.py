@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from gridflow.domain.notice import OutboundNotice, check_notice_id
 from gridflow.domain.suggest import did_you_mean
-from gridflow.drivers.notifiers.base import OutboundNotice, check_notice_id
 from gridflow.errors import DeliveryError, GridflowError
 
 FORMATS = ("json", "wecom", "dingtalk")

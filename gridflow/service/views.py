@@ -1,23 +1,32 @@
-"""Reading case rows into domain values (storage → domain), shared by the engine's parts."""
+"""Stored records read as domain values, and the columns a domain value is written as.
+
+The service's parts share these: a case record becomes the ``CaseView`` the machine decides
+on and the ``Clock`` the SLA maths runs; a clock and a case's facets become the columns the
+store writes; an SLA view becomes what expressions and templates see as ``sla``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from gridflow.domain import sla
-from gridflow.domain.definition import Facets
-from gridflow.domain.machine import CaseView
+from gridflow.domain.calendar import BusinessCalendar
+from gridflow.domain.cases import SlaView
+from gridflow.domain.definition import Facets, Workflow
+from gridflow.domain.machine import CaseView, CompiledWorkflow
+from gridflow.storage.records import CaseRecord
 
 
-def late_seconds(row, now: datetime, calendar) -> float | None:
+def late_seconds(row: CaseRecord, now: datetime, calendar: BusinessCalendar) -> float | None:
     """Working seconds the case is past its running clock's deadline at ``now``."""
     if row.due_at is None or row.paused_at is not None or now <= row.due_at:
         return None
     return calendar.working_seconds(row.due_at, now) or 1.0
 
 
-def step_columns(workflow_id: str, unit: str | None, facets: dict[str, Any]) -> dict[str, Any]:
+def step_columns(workflow_id: str, unit: str | None, facets: Mapping[str, Any]) -> dict[str, Any]:
     """What a history row records of its case: the workflow, the unit, and the facets
     (``tag``, ``party``, ``grade``) as the step left them."""
     return {
@@ -27,14 +36,14 @@ def step_columns(workflow_id: str, unit: str | None, facets: dict[str, Any]) -> 
     }
 
 
-def facets_of(row) -> dict[str, Any]:
-    """The facet columns of a case row."""
+def facets_of(row: CaseRecord) -> dict[str, Any]:
+    """The facet columns of a case record."""
     return {name: getattr(row, name) for name in Facets.model_fields}
 
 
-def view_of(row) -> CaseView:
-    """The case a row holds, for deciding and notifying. The data is not copied: readers only
-    look at it, and ``decide`` copies it before changing anything."""
+def view_of(row: CaseRecord) -> CaseView:
+    """The case a record holds, for deciding and notifying. The data is not copied: readers
+    only look at it, and ``decide`` copies it before changing anything."""
     return CaseView(
         row.id,
         row.state,
@@ -46,7 +55,8 @@ def view_of(row) -> CaseView:
     )
 
 
-def clock_of(row) -> sla.Clock:
+def clock_of(row: CaseRecord) -> sla.Clock:
+    """The SLA clock of the case's current state."""
     return sla.Clock(
         row.clock,
         row.clock_started_at,
@@ -58,6 +68,7 @@ def clock_of(row) -> sla.Clock:
 
 
 def clock_columns(clock: sla.Clock) -> dict[str, Any]:
+    """The case columns a clock is stored in."""
     return dict(
         clock=clock.name,
         clock_started_at=clock.started_at,
@@ -68,7 +79,8 @@ def clock_columns(clock: sla.Clock) -> dict[str, Any]:
     )
 
 
-def sla_context(view) -> dict[str, Any]:
+def sla_context(view: SlaView | None) -> dict[str, Any]:
+    """What guards, checks and templates see as ``sla`` (all empty without a clock)."""
     if view is None:
         return {
             "clock": None,
@@ -92,8 +104,11 @@ def sla_context(view) -> dict[str, Any]:
     }
 
 
-def child_context(row, engine) -> dict[str, Any]:
-    wf = engine.workflow(row.workflow_id, row.revision)
+def child_context(
+    row: CaseRecord, workflow: Callable[[str, int], CompiledWorkflow]
+) -> dict[str, Any]:
+    """A child case as its parent's expressions see it (``children``)."""
+    wf = workflow(row.workflow_id, row.revision)
     return {
         "id": row.id,
         "workflow": row.workflow_id,
@@ -103,7 +118,8 @@ def child_context(row, engine) -> dict[str, Any]:
     }
 
 
-def title_of(d, view: CaseView) -> str:
+def title_of(d: Workflow, view: CaseView) -> str:
+    """The case's title: its title field, else the workflow's name and the case id."""
     if d.title_field and view.data.get(d.title_field):
         return str(view.data[d.title_field])
     return f"{d.title.zh} #{view.id}"

@@ -1,0 +1,503 @@
+"""Writing cases: start one, fire an event on one — each in ONE transaction (service ring).
+
+Firing an event: load the case (its row locked) → ask the workflow's machine (trigger, role
+and scope, payload, guards, checks) → update the case (state, version + 1, data, SLA clock)
+→ append the history row → cancel the timers of the state left and set those of the state
+entered → write the notices to the outbox → start spawned child cases → if this closed the
+last child of a group, fire the parent's fan-in trigger. Then commit. A crash at any point
+leaves all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from gridflow.domain import sla
+from gridflow.domain.fields import coerce, defaults
+from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
+from gridflow.domain.org import SYSTEM, Actor
+from gridflow.domain.suggest import did_you_mean
+from gridflow.errors import (
+    CaseMoved,
+    Conflict,
+    FieldValueError,
+    GridflowError,
+    MissingFields,
+    NotFound,
+    Refused,
+    RoleRefused,
+)
+from gridflow.service.definitions import Definitions
+from gridflow.service.notices import NoticeService
+from gridflow.service.runtime import Runtime
+from gridflow.service.views import (
+    child_context,
+    clock_columns,
+    clock_of,
+    facets_of,
+    late_seconds,
+    sla_context,
+    step_columns,
+    view_of,
+)
+from gridflow.storage.records import CaseRecord
+from gridflow.storage.store import Tx
+
+RETRIES = 20  # a case that keeps changing under an event (PostgreSQL) is re-checked this often
+
+
+class CaseWriter:
+    """Starts cases and fires events on them; also the system's own steps (notes, fan-in)
+    that timers and spawned children need."""
+
+    def __init__(self, rt: Runtime, defs: Definitions, notices: NoticeService):
+        self.rt, self.defs, self.notices = rt, defs, notices
+
+    # ---- start ---------------------------------------------------------------------------
+    def start(
+        self,
+        wf: CompiledWorkflow,
+        actor: Actor,
+        data: Mapping[str, Any],
+        unit: str | None,
+        role: str | None,
+        comment: str | None,
+    ) -> CaseRecord:
+        """Open a case of ``wf`` in its initial state; the case as committed."""
+        store, now = self.rt.store, self.rt.now()
+        with store.write() as tx:
+            case_id = self.create(tx, wf, actor, dict(data), unit, role, comment, now)
+            row = store.cases.load(tx, case_id)  # as committed, read in the same transaction
+        assert row is not None
+        return row
+
+    def create(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        actor: Actor,
+        data: dict[str, Any],
+        unit: str | None,
+        role: str | None,
+        comment: str | None,
+        now: datetime,
+        *,
+        parent: tuple[int, int, str | None] | None = None,
+    ) -> int:
+        """Insert a case, its first history row, its initial clock, timers and notices;
+        ``parent``: (parent id, the parent's step that spawned it, the fan-in trigger)."""
+        d = wf.definition
+        directory = self.defs.directory
+        values = defaults(d.fields)
+        problems = []
+        for key, value in data.items():
+            if key not in d.fields:
+                problems.append(f"{wf.id} has no field {key!r}{did_you_mean(key, d.fields)}")
+                continue
+            try:
+                values[key] = coerce(key, d.fields[key], value, directory.units or None)
+            except FieldValueError as exc:
+                problems.append(str(exc))
+        missing = [k for k, f in d.fields.items() if f.required and values.get(k) in (None, "", [])]
+        if missing:
+            problems.append(f"required: {', '.join(missing)}")
+        if not problems:
+            unit = self._start_unit(wf, actor, unit, role, values, trusted=parent is not None)
+        if problems:
+            raise MissingFields(
+                f"cannot start {wf.id}: " + "; ".join(problems), fields=missing, trigger="start"
+            )
+        assert wf.revision is not None
+        title = str(values.get(d.title_field) or "") if d.title_field else ""
+        parent_id, group, parent_trigger = parent or (None, None, None)
+        initial = d.initial_for(values)
+        facets = wf.facet_columns(values)
+        cases = self.rt.store.cases
+        case_id = cases.insert(
+            tx,
+            dict(
+                **facets,
+                workflow_id=wf.id,
+                revision=wf.revision,
+                state=initial,
+                version=1,
+                title=title,
+                data=values,
+                unit=unit,
+                unit_path=directory.path(unit) if unit else None,
+                created_by=actor.id,
+                parent_id=parent_id,
+                spawn_group=group,
+                parent_trigger=parent_trigger,
+                created_at=now,
+                updated_at=now,
+                entered_at=now,
+            ),
+        )
+        cases.append_step(
+            tx,
+            dict(
+                case_id=case_id,
+                seq=1,
+                trigger="start",
+                from_state=None,
+                to_state=initial,
+                actor=actor.id,
+                role=role,
+                comment=comment,
+                payload=data or None,
+                at=now,
+                **step_columns(wf.id, unit, facets),
+            ),
+        )
+        self._enter_initial(
+            tx, wf, CaseView(case_id, initial, 1, values, unit, now, parent_id), actor, comment, now
+        )
+        return case_id
+
+    def _start_unit(
+        self,
+        wf: CompiledWorkflow,
+        actor: Actor,
+        unit: str | None,
+        role: str | None,
+        values: Mapping[str, Any],
+        *,
+        trusted: bool,
+    ) -> str | None:
+        """The case's unit, after checking ``actor`` may start it there: a start role held
+        in that role's scope, judged as for any transition (``unit``, ``under``, ``field:``)."""
+        directory = self.defs.directory
+        units = directory.units
+        if unit is not None and units and unit not in units:
+            raise NotFound("unit", unit, units)
+        starters = wf.definition.start_roles
+        if trusted or actor.system or not starters:
+            return unit if unit is not None else (actor.units()[0] if actor.units() else None)
+        for name in starters:
+            if role is not None and role != name:
+                continue
+            if unit is None:  # default: where the actor holds the role
+                roles = wf.definition.roles
+                org_role = (roles[name].org_role or name) if name in roles else name
+                candidates = [g.unit for g in actor.grants if g.role == org_role][:1]
+            else:
+                candidates = [unit]
+            for where in candidates:
+                view = CaseView(None, wf.definition.initial_for(values), 0, values, where)
+                if wf.grant_as(name, view, actor, directory) is not None:
+                    return where
+        where_txt = f" for unit {unit}" if unit else ""
+        holds = ", ".join(f"{g.role}@{g.unit}" for g in actor.grants) or "no roles"
+        raise RoleRefused(
+            f"{actor.name or actor.id} ({actor.id}: {holds}) cannot start "
+            f"{wf.id}{where_txt}: needs {' or '.join(starters)}",
+            actor=actor.id,
+            needed=starters,
+            trigger="start",
+        )
+
+    def _enter_initial(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        view: CaseView,
+        actor: Actor,
+        comment: str | None,
+        now: datetime,
+    ) -> None:
+        """Entering the initial state: its clock, timers and notices."""
+        assert view.id is not None
+        state = wf.definition.states[view.state]
+        clock, timers = sla.enter(
+            view.state,
+            state,
+            sla.NO_CLOCK,
+            view.data,
+            now,
+            self.rt.calendar,
+            None,
+            wf.due_expressions.get(view.state),
+        )
+        if clock != sla.NO_CLOCK:
+            self.rt.store.cases.set_columns(tx, view.id, clock_columns(clock))
+        self._insert_timers(tx, view.id, 1, timers)
+        if state.notify:
+            event = {
+                "trigger": "start",
+                "actor": actor,
+                "comment": comment,
+                "from_state": None,
+                "at": now,
+            }
+            extra = {"sla": sla_context(sla.view(clock, now, self.rt.calendar))}
+            for n in state.notify:
+                self.notices.notify(
+                    tx, wf, view, n.to, n.template, actor, actor.id, event, now, 1, extra
+                )
+
+    # ---- fire ----------------------------------------------------------------------------
+    def fire(
+        self,
+        case_id: int,
+        trigger: str,
+        actor: Actor,
+        payload: dict[str, Any],
+        comment: str | None,
+        role: str | None,
+        expected_version: int | None,
+    ) -> CaseRecord:
+        """Fire ``trigger``; the case as the event left it. A case that moved on is a
+        ``Conflict`` with ``expected_version``, else the event is re-checked on the newer
+        case (and may then be refused on its merits)."""
+        store = self.rt.store
+        for _attempt in range(RETRIES):
+            try:
+                with store.write() as tx:
+                    row = self.fire_in(
+                        tx,
+                        case_id,
+                        trigger,
+                        actor,
+                        payload,
+                        comment,
+                        role,
+                        self.rt.now(),
+                        expected_version=expected_version,
+                    )
+                    # the case as this transaction leaves it: known from the UPDATE, or read
+                    # in the same transaction (no second transaction to read it)
+                    if row is None:
+                        row = store.cases.load(tx, case_id)
+                assert row is not None
+                return row
+            except CaseMoved:
+                if expected_version is not None:
+                    raise Conflict(case_id, expected_version, expected_version + 1) from None
+        raise GridflowError(f"case {case_id} kept changing; gave up after {RETRIES} tries")
+
+    def fire_in(
+        self,
+        tx: Tx,
+        case_id: int,
+        trigger: str,
+        actor: Actor,
+        payload: dict[str, Any],
+        comment: str | None,
+        role: str | None,
+        now: datetime,
+        *,
+        expected_version: int | None = None,
+        late_by: float | None = None,
+    ) -> CaseRecord | None:
+        """Decide and write one event in ``tx``; the case as the event left it, or None
+        when spawned cases may have changed it since (read it again to know)."""
+        # lock the row (PostgreSQL): concurrent events on one case queue up instead of
+        # all failing the version check but one and retrying until they give up
+        row = self.rt.store.cases.load(tx, case_id, for_update=True)
+        if row is None:
+            raise NotFound("case", case_id)
+        if expected_version is not None and row.version != expected_version:
+            raise Conflict(case_id, expected_version, row.version)
+        wf = self.defs.workflow(row.workflow_id, row.revision)
+        extra: dict[str, Any] = {}
+        if wf.needs_children:
+            extra["children"] = [
+                child_context(c, self.defs.workflow)
+                for c in self.rt.store.cases.children(tx, case_id)
+            ]
+        if wf.needs_sla:
+            extra["sla"] = sla_context(sla.view(clock_of(row), now, self.rt.calendar))
+        decision = wf.decide(
+            view_of(row),
+            trigger,
+            actor,
+            self.defs.directory,
+            payload=payload,
+            comment=comment,
+            role=role,
+            now=now,
+            extra_context=extra,
+        )
+        return self._apply(tx, wf, row, decision, actor, comment, now, late_by=late_by)
+
+    def _apply(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        row: CaseRecord,
+        decision: Decision,
+        actor: Actor,
+        comment: str | None,
+        now: datetime,
+        *,
+        late_by: float | None = None,
+    ) -> CaseRecord | None:
+        """Write ``decision`` (case, history, timers, notices, spawns). Returns the case
+        as written, or None when spawned cases may have changed it since."""
+        cases, calendar = self.rt.store.cases, self.rt.calendar
+        seq = row.version + 1
+        data = decision.data
+        facets = wf.facet_columns(data)
+        values: dict[str, Any] = dict(
+            state=decision.dest,
+            version=seq,
+            data=data,
+            updated_at=now,
+            entered_at=now,
+            closed_at=now if decision.final else None,
+            **facets,
+        )
+        if decision.final:
+            values["work_seconds"] = calendar.working_seconds(row.created_at, now)
+        if wf.definition.title_field:
+            values["title"] = str(data.get(wf.definition.title_field) or row.title)
+        view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
+        if row.due_at is not None:  # leaving a state with a clock: its timers are void
+            self.rt.store.timers.cancel_pending(tx, row.id, now)
+        dest_state = wf.definition.states[decision.dest]
+        clock, timers = sla.enter(
+            decision.dest,
+            dest_state,
+            clock_of(row),
+            data,
+            now,
+            calendar,
+            decision.extend_by,
+            wf.due_expressions.get(decision.dest),
+        )
+        values.update(clock_columns(clock))
+        if not cases.update(tx, row.id, row.version, values):
+            raise CaseMoved(row.id)
+        cases.append_step(
+            tx,
+            dict(
+                case_id=row.id,
+                seq=seq,
+                trigger=decision.transition.trigger,
+                from_state=decision.source,
+                to_state=decision.dest,
+                actor=actor.id,
+                role=decision.role,
+                comment=comment,
+                payload=decision.payload or None,
+                at=now,
+                late_by=late_by,
+                actor_unit=decision.unit,
+                elapsed_s=calendar.working_seconds(row.entered_at or row.created_at, now),
+                due_at=row.due_at,
+                late_s=late_seconds(row, now, calendar),
+                **step_columns(row.workflow_id, row.unit, facets),
+            ),
+        )
+        self._insert_timers(tx, row.id, seq, timers)
+        notices = (*decision.transition.spec.notify, *dest_state.notify)
+        if notices:  # their context (and its calendar work) only when there are any
+            event = {
+                "trigger": decision.transition.trigger,
+                "actor": actor,
+                "comment": comment,
+                "from_state": decision.source,
+                "at": now,
+            }
+            extra = {"sla": sla_context(sla.view(clock, now, calendar))}  # the clock just set
+            for n in notices:
+                self.notices.notify(
+                    tx, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra
+                )
+        spec = decision.transition.spec.spawn
+        if spec is not None:
+            child_wf = self.defs.workflow(spec.workflow)
+            for child in decision.spawns:
+                child_id = self.create(
+                    tx,
+                    child_wf,
+                    actor,
+                    child["data"],
+                    child["unit"],
+                    None,
+                    f"spawned by case {row.id}",
+                    now,
+                    parent=(row.id, seq, spec.on_all_final),
+                )
+                if spec.then:
+                    self.fire_in(
+                        tx, child_id, spec.then, SYSTEM, {}, f"spawned by case {row.id}", None, now
+                    )
+        if decision.final and row.parent_id is not None and row.parent_trigger:
+            self._fan_in(tx, row, now)
+        # the case as the UPDATE left it, unless spawned children may have changed it since
+        # (each fires its own trigger; closing the last of them fires this case: fan-in)
+        return None if decision.spawns else cases.as_updated(row, values)
+
+    def _insert_timers(self, tx: Tx, case_id: int, seq: int, timers: list[sla.TimerSpec]) -> None:
+        self.rt.store.timers.insert(
+            tx,
+            (
+                dict(
+                    case_id=case_id,
+                    entry_seq=seq,
+                    name=tm.name,
+                    kind=tm.kind,
+                    due_at=tm.due_at,
+                    provisional=tm.provisional,
+                    spec=tm.action,
+                )
+                for tm in timers
+            ),
+        )
+
+    def _fan_in(self, tx: Tx, child: CaseRecord, now: datetime) -> None:
+        """The last child of a spawn group closed: fire the parent's trigger (exactly once:
+        the parent row is locked, and the trigger moves the parent on)."""
+        cases = self.rt.store.cases
+        assert child.parent_id is not None and child.parent_trigger is not None
+        parent = cases.load(tx, child.parent_id, for_update=True)
+        if parent is None or cases.open_siblings(tx, parent.id, child.spawn_group):
+            return
+        try:
+            self.fire_in(
+                tx,
+                parent.id,
+                child.parent_trigger,
+                SYSTEM,
+                {},
+                f"all children of step {child.spawn_group} closed",
+                None,
+                now,
+            )
+        except Refused as exc:
+            self.note(tx, parent, f"note:{child.parent_trigger}", str(exc), now)
+
+    def note(
+        self,
+        tx: Tx,
+        row: CaseRecord,
+        trigger: str,
+        comment: str,
+        now: datetime,
+        late_by: float | None = None,
+    ) -> int:
+        """A system note in a case's history (no state change; still a new version)."""
+        seq = row.version + 1
+        cases = self.rt.store.cases
+        if not cases.update(tx, row.id, row.version, {"version": seq, "updated_at": now}):
+            raise CaseMoved(row.id)
+        cases.append_step(
+            tx,
+            dict(
+                case_id=row.id,
+                seq=seq,
+                trigger=trigger,
+                from_state=row.state,
+                to_state=row.state,
+                actor=SYSTEM.id,
+                comment=comment,
+                at=now,
+                late_by=late_by,
+                **step_columns(row.workflow_id, row.unit, facets_of(row)),
+            ),
+        )
+        return seq
