@@ -10,7 +10,8 @@ FROM gf_case`` and ``SELECT count(*), avg(elapsed_s) FROM gf_history`` — in th
 transaction style; the ratio says how many such passes the report costs. The first report
 after opening the database is reported apart (cold: SQLite's and the OS's caches).
 
-When ``gridflow.builtin.kpis`` (or its ``compute``) is missing, the benchmark is skipped with a note.
+When ``gridflow.builtin.kpis`` (or its ``compute``) is missing, the benchmark is skipped
+with a note.
 """
 
 from __future__ import annotations

@@ -8,50 +8,145 @@ PostgreSQL), SLA clocks in working days, and notices from Jinja templates::
     case = engine.start("four_list", actor="wannan.chief", data={"title": "楼道堆物"})
     engine.fire(case.id, "accept", actor="wannan.chief")
 
-Names are imported lazily so that ``import gridflow`` (and the CLI's ``--help``) stays fast.
+The public names are listed in ``__all__`` (a test keeps it true); they are imported lazily
+so that ``import gridflow`` (and the CLI's ``--help``) stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "Engine": "gridflow.service.engine",
-    "TickResult": "gridflow.service.engine",
-    "Case": "gridflow.domain.cases",
-    "Step": "gridflow.domain.cases",
-    "SlaView": "gridflow.domain.cases",
-    "Actor": "gridflow.domain.org",
-    "Grant": "gridflow.domain.org",
-    "Directory": "gridflow.domain.org",
-    "SYSTEM": "gridflow.domain.org",
-    "BusinessCalendar": "gridflow.domain.calendar",
-    "Duration": "gridflow.domain.duration",
-    "GridflowError": "gridflow.errors",
-    "DefinitionError": "gridflow.errors",
-    "Problem": "gridflow.errors",
-    "NotFound": "gridflow.errors",
-    "Refused": "gridflow.errors",
-    "InvalidTrigger": "gridflow.errors",
-    "RoleRefused": "gridflow.errors",
-    "GuardRefused": "gridflow.errors",
-    "MissingFields": "gridflow.errors",
-    "Conflict": "gridflow.errors",
-    "CalendarNotCovered": "gridflow.errors",
-    "DeliveryError": "gridflow.errors",
-    "load_workflow": "gridflow.domain.loader",
+# public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "Engine": ("gridflow.service.engine", "Engine"),
+    "TickResult": ("gridflow.service.timers", "TickResult"),
+    "Dispatcher": ("gridflow.service.outbox", "Dispatcher"),
+    "DispatchResult": ("gridflow.service.outbox", "DispatchResult"),
+    "Case": ("gridflow.domain.cases", "Case"),
+    "Step": ("gridflow.domain.cases", "Step"),
+    "SlaView": ("gridflow.domain.cases", "SlaView"),
+    "Actor": ("gridflow.domain.org", "Actor"),
+    "Grant": ("gridflow.domain.org", "Grant"),
+    "Directory": ("gridflow.domain.org", "Directory"),
+    "SYSTEM": ("gridflow.domain.org", "SYSTEM"),
+    "BusinessCalendar": ("gridflow.domain.calendar", "BusinessCalendar"),
+    "Duration": ("gridflow.domain.duration", "Duration"),
+    "Period": ("gridflow.domain.period", "Period"),
+    "OutboundNotice": ("gridflow.domain.notice", "OutboundNotice"),
+    "Channel": ("gridflow.domain.notice", "Channel"),
+    "load_workflow": ("gridflow.domain.loader", "load_file"),
+    "load_org": ("gridflow.domain.org_loader", "load_org_file"),
+    "GridflowError": ("gridflow.errors", "GridflowError"),
+    "Problem": ("gridflow.errors", "Problem"),
+    "DefinitionError": ("gridflow.errors", "DefinitionError"),
+    "NotFound": ("gridflow.errors", "NotFound"),
+    "TemplateNotFound": ("gridflow.errors", "TemplateNotFound"),
+    "Refused": ("gridflow.errors", "Refused"),
+    "InvalidTrigger": ("gridflow.errors", "InvalidTrigger"),
+    "RoleRefused": ("gridflow.errors", "RoleRefused"),
+    "GuardRefused": ("gridflow.errors", "GuardRefused"),
+    "MissingFields": ("gridflow.errors", "MissingFields"),
+    "Conflict": ("gridflow.errors", "Conflict"),
+    "CalendarNotCovered": ("gridflow.errors", "CalendarNotCovered"),
+    "DeliveryError": ("gridflow.errors", "DeliveryError"),
+    "ExpressionError": ("gridflow.errors", "ExpressionError"),
+    "FieldValueError": ("gridflow.errors", "FieldValueError"),
+    "TemplateError": ("gridflow.errors", "TemplateError"),
+    "TemplateSecurityError": ("gridflow.errors", "TemplateSecurityError"),
+    "TemplateLimitError": ("gridflow.errors", "TemplateLimitError"),
+    "PeriodError": ("gridflow.errors", "PeriodError"),
+    "ReportError": ("gridflow.errors", "ReportError"),
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "BusinessCalendar",
+    "CalendarNotCovered",
+    "Case",
+    "Channel",
+    "Conflict",
+    "DefinitionError",
+    "DeliveryError",
+    "Directory",
+    "DispatchResult",
+    "Dispatcher",
+    "Duration",
+    "Engine",
+    "ExpressionError",
+    "FieldValueError",
+    "Grant",
+    "GridflowError",
+    "GuardRefused",
+    "InvalidTrigger",
+    "MissingFields",
+    "NotFound",
+    "OutboundNotice",
+    "Period",
+    "PeriodError",
+    "Problem",
+    "Refused",
+    "ReportError",
+    "RoleRefused",
+    "SlaView",
+    "Step",
+    "TemplateError",
+    "TemplateLimitError",
+    "TemplateNotFound",
+    "TemplateSecurityError",
+    "TickResult",
+    "__version__",
+    "load_org",
+    "load_workflow",
+]
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from gridflow.domain.calendar import BusinessCalendar
+    from gridflow.domain.cases import Case, SlaView, Step
+    from gridflow.domain.duration import Duration
+    from gridflow.domain.loader import load_file as load_workflow
+    from gridflow.domain.notice import Channel, OutboundNotice
+    from gridflow.domain.org import SYSTEM, Actor, Directory, Grant
+    from gridflow.domain.org_loader import load_org_file as load_org
+    from gridflow.domain.period import Period
+    from gridflow.errors import (
+        CalendarNotCovered,
+        Conflict,
+        DefinitionError,
+        DeliveryError,
+        ExpressionError,
+        FieldValueError,
+        GridflowError,
+        GuardRefused,
+        InvalidTrigger,
+        MissingFields,
+        NotFound,
+        PeriodError,
+        Problem,
+        Refused,
+        ReportError,
+        RoleRefused,
+        TemplateError,
+        TemplateLimitError,
+        TemplateNotFound,
+        TemplateSecurityError,
+    )
+    from gridflow.service.engine import Engine
+    from gridflow.service.outbox import Dispatcher, DispatchResult
+    from gridflow.service.timers import TickResult
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'gridflow' has no attribute {name!r}")
-    attr = "load_file" if name == "load_workflow" else name
+    module, attr = target
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

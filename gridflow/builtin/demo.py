@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from functools import partial
 
 from gridflow.domain.notice import Channel
 from gridflow.errors import Refused
@@ -58,12 +58,13 @@ PROBLEMS = [
 
 @dataclass
 class DemoResult:
+    """What a simulation did: the period it ran (UTC start, end), cases started by kind,
+    refused events by reason."""
+
     db_url: str
-    period: object
-    counts: Counter = field(default_factory=Counter)
-    refusals: Counter = field(default_factory=Counter)
-    kpis: dict | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
+    period: tuple[datetime, datetime]
+    counts: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)
 
 
 class VirtualClock:
@@ -110,7 +111,7 @@ class Simulation:
         """A moment ``low``–``high`` working days from now."""
         return self.cal.add_working_seconds(self.now, self.rng.uniform(low, high) * WD).at
 
-    def schedule(self, when: datetime, action: Callable[[], None]) -> None:
+    def schedule(self, when: datetime, action: Callable[[], object]) -> None:
         if when < self.end:
             heapq.heappush(self.queue, (when, next(self.seq), action))
 
@@ -414,9 +415,7 @@ def dept_asks_case(sim: Simulation) -> None:
     cid = case.id
     hands = sim.rng.sample(MICROGRIDS, sim.rng.choice([0, 1, 1, 2, 3, 4, 5]))
     for grid in hands:
-        sim.schedule(
-            sim.after_wd(0.05, 2.8), lambda g=grid: sim.fire(cid, "raise_hand", f"{g}.chief")
-        )
+        sim.schedule(sim.after_wd(0.05, 2.8), partial(sim.fire, cid, "raise_hand", f"{grid}.chief"))
     if hands and sim.chance(0.2):
         g = hands[0]
         sim.schedule(sim.after_wd(2.85, 2.95), lambda: sim.fire(cid, "withdraw_hand", f"{g}.chief"))
@@ -486,7 +485,7 @@ def run(
         end = min(end, start + timedelta(days=days))
     clock.now = start
     dispatcher = engine.dispatcher(channels, fallback=next(iter(channels))) if channels else None
-    last_day = {"day": None}
+    last_day: dict[str, date | None] = {"day": None}
 
     def on_step(moment: datetime) -> None:
         local = moment.astimezone(engine.calendar.tz)
@@ -512,7 +511,7 @@ def run(
                     fn = {"four": four_list_case, "grid": grid_asks_case, "dept": dept_asks_case}[
                         kind
                     ]
-                    sim.schedule(moment.astimezone(UTC), lambda f=fn: f(sim))
+                    sim.schedule(moment.astimezone(UTC), partial(fn, sim))
         day += timedelta(days=1)
     sim.schedule(start + timedelta(days=3), lambda: street_reviews_holds(sim))
     sim.run()

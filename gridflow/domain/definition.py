@@ -17,8 +17,8 @@ graph. The schema does not admit pydantic's lax coercions (``final: "yes"``, ``m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -33,10 +33,11 @@ from gridflow.domain.duration import UNITS
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
-FIELD_TYPES = (
+FieldType = Literal[
     "string", "text", "int", "float", "bool", "date", "datetime", "duration", "enum", "list",
     "unit", "person",
-)  # fmt: skip
+]  # fmt: skip
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 
 # Who a notice can go to (``notify``/``to`` entries), besides ``role:NAME``, ``field:NAME``,
 # ``person:ID`` and ``unit:ID``. The loader checks entries against these.
@@ -230,12 +231,12 @@ class FieldDef(Strict):
         }
     )
 
-    type: Literal[FIELD_TYPES]  # type: ignore[valid-type]
+    type: FieldType
     label: Label | None = None
     required: bool = False  # must be given when the case starts
     default: Any = None
     values: list[str] | None = None  # enum choices
-    items: Literal[FIELD_TYPES] | None = None  # list element type  # type: ignore[valid-type]
+    items: FieldType | None = None  # list element type
     kind: str | None = None  # for unit fields: restrict to a unit kind, e.g. department
     max_length: int | None = None
 
@@ -444,11 +445,10 @@ class Workflow(Strict):
         if isinstance(self.initial, str):
             return [self.initial]
         names = list(dict.fromkeys(self.initial.map.values()))
-        return names + (
-            [self.initial.default] if self.initial.default not in (None, *names) else []
-        )
+        default = self.initial.default
+        return names + ([default] if default is not None and default not in names else [])
 
-    def initial_for(self, data: dict) -> str:
+    def initial_for(self, data: Mapping[str, Any]) -> str:
         """The state a new case with ``data`` starts in."""
         if isinstance(self.initial, str):
             return self.initial

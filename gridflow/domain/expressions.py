@@ -64,6 +64,7 @@ def _analyse(template_source: str, source: str) -> tuple[frozenset[str], frozens
     names = frozenset(meta.find_undeclared_variables(tree))
     attrs = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))
         if isinstance(node.node, nodes.Name):
             key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
             if isinstance(key, str):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from enum import Enum
 from typing import Any
 
-from transitions import Machine
+from transitions import Machine, State
 
 from gridflow.domain.definition import Transition, Workflow
 from gridflow.domain.expressions import Expression, evaluate
@@ -34,6 +35,37 @@ from gridflow.errors import (
 )
 
 
+class LocalTime(datetime):
+    """An aware datetime people read: its text (``str``, ``{{ }}``, f-strings) is the local
+    ``YYYY-MM-DD HH:MM`` of its own zone. Otherwise a plain aware datetime: it compares,
+    hashes and subtracts as the instant it is, ``isoformat()`` keeps seconds and offset,
+    and ``+``/``-`` a ``timedelta`` (and ``replace``) keep the type."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self.strftime("%Y-%m-%d %H:%M")
+
+
+def local_time(value: datetime | None, tz: tzinfo | None) -> datetime | None:
+    """``value`` as a :class:`LocalTime` in ``tz`` (a naive value is taken as UTC, as the
+    store keeps times). None stays None; without a zone ``value`` is returned unchanged."""
+    if value is None or tz is None:
+        return value
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz)
+    return LocalTime(
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.second,
+        local.microsecond,
+        local.tzinfo,
+        fold=local.fold,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CaseView:
     """What a decision needs to know about a case."""
@@ -46,13 +78,15 @@ class CaseView:
     created_at: datetime | None = None
     parent_id: int | None = None
 
-    def as_context(self) -> dict:
+    def as_context(self, tz: tzinfo | None = None) -> dict:
+        """The case as expressions see it (``case``); ``created_at`` is a ``LocalTime`` in
+        ``tz`` when one is given."""
         return {
             "id": self.id,
             "state": self.state,
             "version": self.version,
             "unit": self.unit,
-            "created_at": self.created_at,
+            "created_at": local_time(self.created_at, tz),
             "parent_id": self.parent_id,
         }
 
@@ -155,9 +189,12 @@ class CompiledWorkflow:
             send_event=True,
         )
         for t in self.transitions:
+            sources: str | list[str | Enum | State] = (
+                "*" if t.spec.source == "*" else list(t.spec.sources)
+            )
             m.add_transition(
                 t.trigger,
-                "*" if t.spec.source == "*" else t.spec.sources,
+                sources,
                 t.spec.dest,
                 conditions=[_condition(t)],
                 after=[_record(t)],
@@ -196,8 +233,14 @@ class CompiledWorkflow:
         role: str | None = None,
         now: datetime | None = None,
         extra_context: Mapping[str, Any] | None = None,
+        tz: tzinfo | None = None,
     ) -> Decision:
-        """Check and apply ``trigger`` on ``case`` in memory, or raise a ``Refused``."""
+        """Check and apply ``trigger`` on ``case`` in memory, or raise a ``Refused``.
+
+        ``tz``: the zone people read times in (the business calendar's). Given, ``now`` and
+        ``case.created_at`` are :class:`LocalTime` values in it for guards, checks, their
+        messages and ``set``; None leaves them as passed. ``extra_context`` (``sla``,
+        ``children``) is used as given: its times are the caller's to localise."""
         candidates = self.candidates(case.state, trigger)
         if not candidates:
             err = InvalidTrigger(
@@ -231,8 +274,8 @@ class CompiledWorkflow:
             "data": dict(case.data),
             "payload": {k: clean.get(k) for k in accepted} | clean,
             "actor": actor.as_context(),
-            "case": case.as_context(),
-            "now": now,
+            "case": case.as_context(tz),
+            "now": local_time(now, tz),
             "comment": comment,
             **(extra_context or {}),
         }
@@ -305,7 +348,7 @@ class CompiledWorkflow:
             return role_name
         if scope == "unit":
             return f"{role_name} of {unit_txt} or a unit above it"
-        if scope == "under":
+        if scope == "under" and case.unit is not None:
             served = directory.units.get(_served(case.unit, directory))
             if served is not None and served is not unit:
                 unit_txt = f"{served.name} ({served.id})"
@@ -401,6 +444,7 @@ class CompiledWorkflow:
         if taken.spawn_for_each is not None:
             ctx = context | {"data": data}
             items = taken.spawn_for_each(ctx) or []
+            assert taken.spec.spawn is not None  # a spawn_for_each comes from a spawn
             var = taken.spec.spawn.as_
             for item in items if isinstance(items, (list, tuple)) else [items]:
                 ictx = ctx | {var: item}

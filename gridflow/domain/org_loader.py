@@ -77,7 +77,7 @@ class OrgDef(Strict):
 
 def load_org_text(text: str, file: str = "<org>") -> Directory:
     """Parse and check an org file; ``DefinitionError`` lists every problem."""
-    from gridflow.domain.loader import validate_model
+    from gridflow.domain.validation import validate_model
 
     located = parse(text, file)
     model, problems = validate_model(located, OrgDef)

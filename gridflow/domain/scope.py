@@ -54,14 +54,14 @@ class Scope:
         """A four-list problem or grid question: in the subtree, or (a department) its own."""
         if self.unit is None:
             return True
-        return party == self.unit if self.is_department else unit in self.units
+        return party == self.unit if self.is_department else self._in_units(unit)
 
     def publishes(self, unit: str | None) -> bool:
         """A department question published in the subtree, or by a unit (or department)
         above it."""
         if self.unit is None:
             return True
-        return unit in self.units or (not self.is_department and unit in self.reach)
+        return self._in_units(unit) or (not self.is_department and unit in (self.reach or ()))
 
     def counts_hand(self, unit: str | None) -> bool:
         return self.territory is None or unit in self.territory
@@ -70,7 +70,10 @@ class Scope:
         """A late case in this unit's overdue league."""
         if self.unit is None:
             return True
-        return dept == self.unit if self.is_department else unit in self.units
+        return dept == self.unit if self.is_department else self._in_units(unit)
+
+    def _in_units(self, unit: str | None) -> bool:
+        return self.units is None or unit in self.units
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from gridflow.domain.calendar import Deadline
+from gridflow.domain.calendar import BusinessCalendar, Deadline
 from gridflow.domain.cases import SlaView
 from gridflow.domain.definition import DueChoice, State
 from gridflow.domain.duration import Duration, parse_fraction
-from gridflow.domain.expressions import evaluate
+from gridflow.domain.expressions import Expression, evaluate
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,13 @@ class TimerSpec:
 NO_CLOCK = Clock()
 
 
-def deadline(state: State, data: Mapping[str, Any], now: datetime, calendar, due_expr=None):
+def deadline(
+    state: State,
+    data: Mapping[str, Any],
+    now: datetime,
+    calendar: BusinessCalendar,
+    due_expr: Expression | None = None,
+) -> Deadline | None:
     """The deadline a clock started ``now`` in ``state`` gets, or None (no ``due``)."""
     due = state.sla.due if state.sla else None
     if due is None:
@@ -69,7 +75,7 @@ def deadline(state: State, data: Mapping[str, Any], now: datetime, calendar, due
     return _absolute(value, calendar) or calendar.add(now, Duration.parse(str(value)))
 
 
-def _absolute(value: Any, calendar):
+def _absolute(value: Any, calendar: BusinessCalendar) -> Deadline | None:
     """An ISO date (→ end of that working day) or datetime given as a deadline."""
     if isinstance(value, datetime):
         moment = value
@@ -98,9 +104,9 @@ def enter(
     clock: Clock,
     data: Mapping[str, Any],
     now: datetime,
-    calendar,
+    calendar: BusinessCalendar,
     extend_by: str | None = None,
-    due_expr=None,
+    due_expr: Expression | None = None,
 ) -> tuple[Clock, list[TimerSpec]]:
     """The clock after entering ``state`` and the timers to set for this entry."""
     sla = state.sla
@@ -134,7 +140,7 @@ def enter(
             return Clock(name=name, started_at=now), []
         clock = Clock(name, now, due.at, due.provisional)
         fresh = True
-    if extend_by:
+    if extend_by and clock.due_at is not None:
         moved = calendar.add(clock.due_at, Duration.parse(extend_by))
         clock = replace(clock, due_at=moved.at, provisional=clock.provisional or moved.provisional)
     timers = [tm for tm in _timers(state, clock, calendar) if fresh or tm.due_at >= now]
@@ -142,7 +148,12 @@ def enter(
 
 
 def recompute(
-    state_name: str, state: State, clock: Clock, data: Mapping[str, Any], calendar, due_expr=None
+    state_name: str,
+    state: State,
+    clock: Clock,
+    data: Mapping[str, Any],
+    calendar: BusinessCalendar,
+    due_expr: Expression | None = None,
 ) -> tuple[Clock, list[TimerSpec]] | None:
     """A provisional clock computed again from its start with the calendar as it is now (for
     when next year's holidays arrive). None when it cannot be redone faithfully: a paused
@@ -159,14 +170,18 @@ def recompute(
     return fresh, _timers(state, fresh, calendar)
 
 
-def _timers(state: State, clock: Clock, calendar) -> list[TimerSpec]:
+def _timers(state: State, clock: Clock, calendar: BusinessCalendar) -> list[TimerSpec]:
     sla, due, start = state.sla, clock.due_at, clock.started_at
+    if sla is None or due is None or start is None:
+        return []
     out: list[TimerSpec] = []
     for i, r in enumerate(sla.remind):
-        if r.at is not None:
-            point = calendar.at_fraction(start, due, parse_fraction(r.at))
+        # the loader has checked that a reminder has ``at`` (a fraction) or ``before``
+        fraction = parse_fraction(r.at) if r.at is not None else None
+        if fraction is not None:
+            point = calendar.at_fraction(start, due, fraction)
         else:
-            point = calendar.subtract(due, Duration.parse(r.before))
+            point = calendar.subtract(due, Duration.parse(r.before or "0m"))
         out.append(
             TimerSpec(
                 f"remind:{i}",
@@ -182,8 +197,8 @@ def _timers(state: State, clock: Clock, calendar) -> list[TimerSpec]:
         )
     for i, step in enumerate(sla.overdue):
         after = Duration.parse(step.after)
-        point = calendar.add(due, after) if after.amount else None
-        at, prov = (point.at, point.provisional) if point else (due, clock.provisional)
+        late = calendar.add(due, after) if after.amount else None
+        at, prov = (late.at, late.provisional) if late else (due, clock.provisional)
         out.append(
             TimerSpec(
                 f"overdue:{i}",
@@ -202,7 +217,7 @@ def _timers(state: State, clock: Clock, calendar) -> list[TimerSpec]:
     return out
 
 
-def view(clock: Clock, now: datetime, calendar) -> SlaView | None:
+def view(clock: Clock, now: datetime, calendar: BusinessCalendar) -> SlaView | None:
     """The clock as a person sees it at ``now``."""
     if clock.name is None or clock.due_at is None:
         return None

@@ -68,7 +68,7 @@ class _CappedComposer(yaml.SafeLoader):
         self.alias_count = 0
         self.node_count = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:

@@ -232,7 +232,8 @@ class CaseWriter:
                 "from_state": None,
                 "at": now,
             }
-            extra = {"sla": sla_context(sla.view(clock, now, self.rt.calendar))}
+            cal = self.rt.calendar
+            extra = {"sla": sla_context(sla.view(clock, now, cal), tz=cal.tz)}
             for n in state.notify:
                 self.notices.notify(
                     tx, wf, view, n.to, n.template, actor, actor.id, event, now, 1, extra
@@ -309,7 +310,8 @@ class CaseWriter:
                 for c in self.rt.store.cases.children(tx, case_id)
             ]
         if wf.needs_sla:
-            extra["sla"] = sla_context(sla.view(clock_of(row), now, self.rt.calendar))
+            cal = self.rt.calendar
+            extra["sla"] = sla_context(sla.view(clock_of(row), now, cal), tz=cal.tz)
         decision = wf.decide(
             view_of(row),
             trigger,
@@ -320,6 +322,7 @@ class CaseWriter:
             role=role,
             now=now,
             extra_context=extra,
+            tz=self.rt.calendar.tz,  # times in expressions read in the business timezone
         )
         return self._apply(tx, wf, row, decision, actor, comment, now, late_by=late_by)
 
@@ -402,7 +405,8 @@ class CaseWriter:
                 "from_state": decision.source,
                 "at": now,
             }
-            extra = {"sla": sla_context(sla.view(clock, now, calendar))}  # the clock just set
+            # the clock just set
+            extra = {"sla": sla_context(sla.view(clock, now, calendar), tz=calendar.tz)}
             for n in notices:
                 self.notices.notify(
                     tx, wf, view, n.to, n.template, actor, row.created_by, event, now, seq, extra

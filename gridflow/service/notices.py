@@ -15,7 +15,7 @@ from typing import Any
 
 from gridflow.domain import recipients, sla
 from gridflow.domain.fields import defaults
-from gridflow.domain.machine import CaseView, CompiledWorkflow
+from gridflow.domain.machine import CaseView, CompiledWorkflow, local_time
 from gridflow.domain.org import SYSTEM, Actor
 from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer
 from gridflow.errors import GridflowError
@@ -94,7 +94,8 @@ class NoticeService:
         extra: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         """What a notice template sees: ``case``, ``event``, ``sla``, ``recipient``,
-        ``link``, ``notice``, ``digest``."""
+        ``link``, ``notice``, ``digest``. ``event.at`` and ``sla.due`` are ``LocalTime``
+        values in the business calendar's zone (their text is the local time)."""
         d = wf.definition
         directory = self.defs.directory
         unit = directory.units.get(view.unit) if view.unit else None
@@ -123,9 +124,9 @@ class NoticeService:
                 "actor": actor.id if actor else None,
                 "actor_name": (actor.name or actor.id) if actor else None,
                 "from_state": event.get("from_state"),
-                "at": event.get("at"),
+                "at": local_time(event.get("at"), self.rt.calendar.tz),
             },
-            "sla": extra.get("sla") or sla_context(None),
+            "sla": extra.get("sla") or sla_context(None, tz=self.rt.calendar.tz),
             "recipient": {"id": person.id, "name": person.name, "lang": lang},
             "link": self.rt.base_url,
             "notice": extra.get("notice", {}),
@@ -265,7 +266,7 @@ class NoticeService:
             person,
             now,
             {
-                "sla": sla_context(sla_view),
+                "sla": sla_context(sla_view, tz=self.rt.calendar.tz),
                 "notice": {"kind": template, "label": "50%", "late_by": None},
                 "digest": {
                     "unit": case.unit,

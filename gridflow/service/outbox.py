@@ -66,7 +66,9 @@ class Dispatcher:
             raise GridflowError("no notice channels configured")
         self.rt, self.store = rt, rt.store
         self.channels = dict(channels)
-        self.fallback = fallback if fallback in channels else next(iter(channels))
+        self.fallback: str = (
+            fallback if fallback is not None and fallback in channels else next(iter(channels))
+        )
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.lease = timedelta(seconds=lease)
         self.rng = rng or random.Random()

@@ -128,7 +128,9 @@ class TimerService:
         view = view_of(row)
         action: dict[str, Any] = timer.spec or {}
         extra = {
-            "sla": sla_context(sla.view(clock_of(row), now, self.rt.calendar)),
+            "sla": sla_context(
+                sla.view(clock_of(row), now, self.rt.calendar), tz=self.rt.calendar.tz
+            ),
             "notice": {"kind": timer.kind, "label": action.get("label"), "late_by": late_by},
         }
         event = {

@@ -8,14 +8,14 @@ store writes; an SLA view becomes what expressions and templates see as ``sla``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from gridflow.domain import sla
 from gridflow.domain.calendar import BusinessCalendar
 from gridflow.domain.cases import SlaView
 from gridflow.domain.definition import Facets, Workflow
-from gridflow.domain.machine import CaseView, CompiledWorkflow
+from gridflow.domain.machine import CaseView, CompiledWorkflow, local_time
 from gridflow.storage.records import CaseRecord
 
 
@@ -79,8 +79,13 @@ def clock_columns(clock: sla.Clock) -> dict[str, Any]:
     )
 
 
-def sla_context(view: SlaView | None) -> dict[str, Any]:
-    """What guards, checks and templates see as ``sla`` (all empty without a clock)."""
+def sla_context(view: SlaView | None, *, tz: tzinfo | None) -> dict[str, Any]:
+    """What guards, checks and templates see as ``sla`` (all empty without a clock).
+
+    ``tz``: the zone people read times in (the business calendar's, ``calendar.tz``):
+    ``due`` is then a ``LocalTime`` in it — an aware datetime (guards compare it with
+    ``now``) whose text is the local ``YYYY-MM-DD HH:MM``. None leaves ``due`` as stored
+    (aware UTC)."""
     if view is None:
         return {
             "clock": None,
@@ -94,7 +99,7 @@ def sla_context(view: SlaView | None) -> dict[str, Any]:
         }
     return {
         "clock": view.clock,
-        "due": view.due,
+        "due": local_time(view.due, tz),
         "remaining": view.remaining,
         "overdue": view.overdue,
         "overdue_by": view.overdue_by,

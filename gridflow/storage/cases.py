@@ -76,7 +76,9 @@ class CaseStore:
 
     def insert(self, tx: sa.Connection, values: Mapping[str, Any]) -> int:
         """A new case; its id."""
-        return int(tx.execute(INSERT, dict(values)).inserted_primary_key[0])
+        key = tx.execute(INSERT, dict(values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def update(
         self, tx: sa.Connection, case_id: int, version: int, values: Mapping[str, Any]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ class DefinitionStore:
     """Statements over ``gf_definition`` and ``gf_org``. ``serialise`` (the store's) makes
     processes starting together take turns inserting new revisions."""
 
-    def __init__(self, serialise):  # type: ignore[no-untyped-def]
+    def __init__(self, serialise: Callable[[sa.Connection], None]):
         self._serialise = serialise
 
     def ensure(

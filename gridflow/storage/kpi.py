@@ -198,7 +198,7 @@ class KpiQueries:
                 sa.func.min(_C.due_at).filter(late).label("oldest"),
             ).group_by(*keys)
         )
-        return [CaseGroup(*r) for r in rows]
+        return [CaseGroup(**r._mapping) for r in rows]
 
     def step_groups(
         self,
@@ -260,9 +260,7 @@ class KpiQueries:
         )
         return {unit: int(n) for unit, n in rows}
 
-    def responded(
-        self, scope: Scope, period: Period, cases: CaseSet, *, trigger: str
-    ) -> int:
+    def responded(self, scope: Scope, period: Period, cases: CaseSet, *, trigger: str) -> int:
         """``cases`` created in the period with a ``trigger`` step of the scope's territory
         before the period's end (from the steps' index entries, each joined to its case)."""
         cond = _steps_of(cases, trigger)
@@ -350,9 +348,7 @@ class KpiQueries:
             for i, (label, _a, _b) in enumerate(months)
         ]
 
-    def states(
-        self, scope: Scope, sets: Sequence[CaseSet], period: Period
-    ) -> list[dict[str, Any]]:
+    def states(self, scope: Scope, sets: Sequence[CaseSet], period: Period) -> list[dict[str, Any]]:
         """Cases of ``sets`` created in the period, by workflow and current state, most first."""
         mine = sa.or_(*(of_set(scope, s) for s in sets))
         rows = self.tx.execute(

@@ -62,8 +62,10 @@ def _begin(conn: sa.Connection, sql: str) -> None:
     ``exec_driver_sql``: any connection event makes SQLAlchemy dispatch events on every
     statement, and the trip through its execution machinery cost more than the BEGIN.
     Errors come out wrapped as SQLAlchemy's, as they would from ``exec_driver_sql``."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
     try:
-        conn.connection.driver_connection.execute(sql)
+        driver.execute(sql)
     except sqlite3.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 

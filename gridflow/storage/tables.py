@@ -232,12 +232,12 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-case_t: sa.Table = CaseRow.__table__  # type: ignore[assignment]
-history_t: sa.Table = HistoryRow.__table__  # type: ignore[assignment]
-definition_t: sa.Table = DefinitionRow.__table__  # type: ignore[assignment]
-timer_t: sa.Table = TimerRow.__table__  # type: ignore[assignment]
-outbox_t: sa.Table = OutboxRow.__table__  # type: ignore[assignment]
-org_t: sa.Table = OrgRow.__table__  # type: ignore[assignment]
-endpoint_t: sa.Table = EndpointRow.__table__  # type: ignore[assignment]
-daemon_t: sa.Table = DaemonRow.__table__  # type: ignore[assignment]
-meta_t: sa.Table = Meta.__table__  # type: ignore[assignment]
+case_t: sa.Table = SQLModel.metadata.tables["gf_case"]
+history_t: sa.Table = SQLModel.metadata.tables["gf_history"]
+definition_t: sa.Table = SQLModel.metadata.tables["gf_definition"]
+timer_t: sa.Table = SQLModel.metadata.tables["gf_timer"]
+outbox_t: sa.Table = SQLModel.metadata.tables["gf_outbox"]
+org_t: sa.Table = SQLModel.metadata.tables["gf_org"]
+endpoint_t: sa.Table = SQLModel.metadata.tables["gf_endpoint"]
+daemon_t: sa.Table = SQLModel.metadata.tables["gf_daemon"]
+meta_t: sa.Table = SQLModel.metadata.tables["gf_meta"]

@@ -20,6 +20,13 @@ Every failure is a ``GridflowError`` from :mod:`gridflow.errors` (``TemplateErro
 
 from __future__ import annotations
 
+from gridflow.domain.templates.budget import (
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_MAX_VALUE,
+    MAX_RANGE,
+    template_callable,
+)
 from gridflow.domain.templates.checks import check_templates
 from gridflow.domain.templates.renderer import (
     LANGUAGES,
@@ -29,14 +36,7 @@ from gridflow.domain.templates.renderer import (
     clean_subject,
     render_string,
 )
-from gridflow.domain.templates.sandbox import (
-    DEFAULT_MAX_OUTPUT,
-    DEFAULT_MAX_STEPS,
-    DEFAULT_MAX_VALUE,
-    MAX_RANGE,
-    NoticeSandbox,
-    template_callable,
-)
+from gridflow.domain.templates.sandbox import NoticeSandbox
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",

@@ -33,18 +33,17 @@ from typing import Any, cast
 import jinja2
 from jinja2.exceptions import TemplateSyntaxError
 
-from gridflow.domain.templates.sandbox import (
+from gridflow.domain.templates.budget import (
     _CURRENT,
     DEFAULT_MAX_OUTPUT,
     DEFAULT_MAX_STEPS,
     DEFAULT_MAX_VALUE,
     MAX_RANGE,
-    NoticeSandbox,
     _Budget,
     _LimitExceeded,
-    _translate,
     template_callable,
 )
+from gridflow.domain.templates.sandbox import NoticeSandbox, _translate
 from gridflow.errors import (
     Problem,
     TemplateError,

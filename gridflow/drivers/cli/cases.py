@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Any
 
 import click
@@ -26,13 +27,14 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _emit_case(case, as_json: bool, engine=None) -> None:
+def _emit_case(case, as_json: bool, tz: tzinfo, engine=None) -> None:
+    """A case as JSON (times ISO, as stored), or as text with its times in ``tz``."""
     if as_json:
         click.echo(json.dumps(case.to_dict(), ensure_ascii=False, indent=2))
         return
     from gridflow.drivers.cli.render import case_text
 
-    click.echo(case_text(case, engine))
+    click.echo(case_text(case, engine, tz=tz))
 
 
 @click.command()
@@ -50,7 +52,7 @@ def start(obj: Context, workflow, actor, sets, unit, role, comment, as_json) -> 
         workflow, actor=actor, data=_pairs(sets), unit=unit, role=role, comment=comment
     )
     if as_json:
-        _emit_case(case, True)
+        _emit_case(case, True, obj.tz)
     else:
         click.echo(case.id)
 
@@ -80,7 +82,7 @@ def fire(
         expected_version=expect_version,
     )
     if as_json:
-        _emit_case(case, True)
+        _emit_case(case, True, obj.tz)
     else:
         click.echo(f"case {case.id}: {case.state} ({case.state_label}), version {case.version}")
 
@@ -92,7 +94,7 @@ def fire(
 def show(obj: Context, case_id: int, as_json: bool) -> None:
     """Show a case: state, data, SLA, children, what can happen next."""
     engine = obj.engine()
-    _emit_case(engine.get(case_id, with_children=True), as_json, engine)
+    _emit_case(engine.get(case_id, with_children=True), as_json, obj.tz, engine)
 
 
 @click.command()
@@ -107,7 +109,7 @@ def history(obj: Context, case_id: int, as_json: bool) -> None:
         return
     from gridflow.drivers.cli.render import history_table
 
-    click.echo(history_table(steps))
+    click.echo(history_table(steps, obj.tz))
 
 
 @click.command(name="list")
@@ -136,7 +138,7 @@ def list_(obj: Context, workflow, state, unit, text, open_only, overdue, limit, 
         return
     from gridflow.drivers.cli.render import case_table
 
-    click.echo(case_table(cases) if cases else "no cases")
+    click.echo(case_table(cases, obj.tz) if cases else "no cases")
 
 
 @click.command()

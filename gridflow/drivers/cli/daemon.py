@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
+from datetime import tzinfo
 
 import click
 
@@ -34,23 +37,35 @@ def tick(obj: Context, now_text: str | None, as_json: bool) -> None:
         sys.exit(1)
 
 
+class _ZonedFormatter(logging.Formatter):
+    """Log lines stamped in the business timezone (``Context.tz``), not the host's."""
+
+    def __init__(self, fmt: str, tz: tzinfo):
+        super().__init__(fmt)
+        self.tz = tz
+
+    def converter(self, seconds: float | None) -> time.struct_time:
+        from datetime import datetime
+
+        return datetime.fromtimestamp(seconds or 0.0, self.tz).timetuple()
+
+
 @click.command()
 @click.option("--interval", type=float, help="Seconds between passes [default: 5].")
 @click.option("--once", is_flag=True, help="Run one pass and exit.")
 @click.option("-v", "--verbose", is_flag=True)
 @pass_ctx
 def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> None:
-    """Run the scheduler: SLA timers, notice delivery, digests, reloads. SIGTERM stops."""
-    import logging
+    """Run the scheduler: SLA timers, notice delivery, digests, reloads. SIGTERM stops.
+    Log lines are stamped in the business timezone."""
     from pathlib import Path
 
     from gridflow.drivers.daemon import Daemon
     from gridflow.drivers.notifiers.registry import build_dispatcher
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", obj.tz))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     engine = obj.engine()
     conf = obj.settings.daemon
     every = interval or float(conf.get("interval_seconds", 5))

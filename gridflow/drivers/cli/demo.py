@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -85,7 +85,7 @@ def run_demo(
         )
     engine = Engine(db)
     try:
-        _report(engine, result, out, lang, quarter if days is None else None)
+        _report(engine, result, out, lang, period_label(quarter, days, *result.period))
     finally:
         engine.close()
 
@@ -104,14 +104,20 @@ def _tz() -> ZoneInfo:
     return ZoneInfo("Asia/Shanghai")
 
 
-def _report(engine: Engine, result: DemoResult, out: Path, lang: str, label: str | None) -> None:
+def period_label(quarter: str, days: int | None, start: datetime, end: datetime) -> str:
+    """What the reports call the simulated period: the quarter, or its first days."""
+    if days is None:
+        return quarter
+    last = (end - timedelta(microseconds=1)).astimezone(_tz())
+    return f"{start.astimezone(_tz()):%Y-%m-%d}..{last:%Y-%m-%d}"
+
+
+def _report(engine: Engine, result: DemoResult, out: Path, lang: str, label: str) -> None:
+    from gridflow import report
     from gridflow.builtin import kpis
     from gridflow.domain.period import Period
-    from gridflow.report import kpi_report as report
 
     start, end = result.period
-    local_end = (end - timedelta(microseconds=1)).astimezone(_tz())
-    label = label or f"{start.astimezone(_tz()):%Y-%m-%d}..{local_end:%Y-%m-%d}"
     period = Period(start, end, label, _tz().key)
     figures = kpis.compute(engine, unit="fenglin", period=period, now=end)
     fl = figures["four_list"]

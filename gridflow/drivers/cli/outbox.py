@@ -41,7 +41,7 @@ def outbox_list(obj: Context, status_: str | None, limit: int, as_json: bool) ->
                     r.case_id or "",
                     _short(r.subject, 36),
                     _short(r.last_error or "", 40),
-                    _when(r.created_at),
+                    _when(r.created_at, obj.tz),
                 )
                 for r in rows
             ],
@@ -88,7 +88,7 @@ def outbox_endpoints(obj: Context) -> None:
     click.echo(
         tabulate(
             [
-                (r.channel, r.address or "(the channel's)", r.reason, _when(r.disabled_at))
+                (r.channel, r.address or "(the channel's)", r.reason, _when(r.disabled_at, obj.tz))
                 for r in rows
             ],
             headers=["channel", "address", "reason", "since"],

@@ -1,22 +1,28 @@
-"""Text for people: tables and trees the CLI prints (driver ring). Uses ``tabulate``."""
+"""Text for people: tables and trees the CLI prints (driver ring). Uses ``tabulate``.
+
+Every time is shown in the ``tz`` the caller passes — the configured business timezone
+(``Context.tz``: ``[calendar] timezone`` in gridflow.toml, ``GRIDFLOW_TIMEZONE``); nothing
+here reads the environment.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Any
 
 from tabulate import tabulate
 
 
-def _when(value) -> str:
-    """A time in the business timezone (``GRIDFLOW_TIMEZONE``, default Asia/Shanghai)."""
+def _when(value: datetime | None, tz: tzinfo) -> str:
+    """``value`` as local ``YYYY-MM-DD HH:MM`` in ``tz`` (a naive value is UTC); "" for none."""
     if not value:
         return ""
-    from zoneinfo import ZoneInfo
+    from datetime import UTC
 
-    tz = ZoneInfo(os.environ.get("GRIDFLOW_TIMEZONE", "Asia/Shanghai"))
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _hours(seconds: float | None) -> str:
@@ -25,10 +31,11 @@ def _hours(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} wh"
 
 
-def sla_text(sla) -> str:
+def sla_text(sla, tz: tzinfo) -> str:
+    """A case's SLA in one line: the deadline in ``tz``, then how it stands."""
     if sla is None:
         return ""
-    parts = [f"due {_when(sla.due)}"]
+    parts = [f"due {_when(sla.due, tz)}"]
     if sla.provisional:
         parts.append("PROVISIONAL (holiday data missing)")
     if sla.paused:
@@ -40,24 +47,26 @@ def sla_text(sla) -> str:
     return ", ".join(parts)
 
 
-def case_text(case, engine=None) -> str:
+def case_text(case, engine=None, *, tz: tzinfo) -> str:
+    """A case for people: times in ``tz``; with ``engine``, the values of its ``datetime``
+    fields in ``tz`` too and, while open, the triggers defined from its state."""
+    wf = engine.workflow(case.workflow, case.revision) if engine is not None else None
     lines = [
         f"case {case.id}  {case.title}",
         f"  workflow  {case.workflow} (revision {case.revision})",
         f"  state     {case.state} ({case.state_label})"
-        + ("  [closed " + _when(case.closed_at) + "]" if case.closed_at else ""),
+        + ("  [closed " + _when(case.closed_at, tz) + "]" if case.closed_at else ""),
         f"  version   {case.version}",
         f"  unit      {case.unit or '-'}",
-        f"  created   {_when(case.created_at)} by {case.created_by}",
+        f"  created   {_when(case.created_at, tz)} by {case.created_by}",
     ]
     if case.parent_id:
         lines.append(f"  parent    case {case.parent_id}")
     if case.sla:
-        lines.append(f"  sla       {case.sla.clock}: {sla_text(case.sla)}")
+        lines.append(f"  sla       {case.sla.clock}: {sla_text(case.sla, tz)}")
+    fields = wf.definition.fields if wf is not None else {}
     rows = [
-        (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-        for k, v in case.data.items()
-        if v not in (None, "", [])
+        (k, _value(v, fields.get(k), tz)) for k, v in case.data.items() if v not in (None, "", [])
     ]
     if rows:
         lines.append("  data")
@@ -76,10 +85,22 @@ def case_text(case, engine=None) -> str:
         ]
         table = tabulate(kids, headers=["id", "workflow", "state", "", "answer"])
         lines += ["    " + line for line in table.splitlines()]
-    if engine is not None and not case.closed:
-        wf = engine.workflow(case.workflow, case.revision)
+    if wf is not None and not case.closed:
         lines.append("  next      " + (", ".join(wf.triggers_from(case.state)) or "-"))
     return "\n".join(lines)
+
+
+def _value(value: Any, field: Any, tz: tzinfo) -> Any:
+    """A data value as ``case_text`` shows it: lists and objects as JSON, a ``datetime``
+    field's ISO text as local time in ``tz``, anything else as it is."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    if field is not None and field.type == "datetime" and isinstance(value, str):
+        try:
+            return _when(datetime.fromisoformat(value), tz)
+        except ValueError:
+            return value
+    return value
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -87,7 +108,8 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def case_table(cases: Iterable) -> str:
+def case_table(cases: Iterable, tz: tzinfo) -> str:
+    """Cases one a row; the deadline and the last update in ``tz``."""
     rows = [
         (
             c.id,
@@ -95,29 +117,35 @@ def case_table(cases: Iterable) -> str:
             c.state_label or c.state,
             c.unit or "",
             _short(c.title, 30),
-            sla_text(c.sla) if c.sla and not c.closed else ("closed" if c.closed else ""),
-            _when(c.updated_at),
+            sla_text(c.sla, tz) if c.sla and not c.closed else ("closed" if c.closed else ""),
+            _when(c.updated_at, tz),
         )
         for c in cases
     ]
     return tabulate(rows, headers=["id", "workflow", "state", "unit", "title", "sla", "updated"])
 
 
-def history_table(steps: Iterable) -> str:
-    rows = [
-        (
+def history_table(steps: Iterable, tz: tzinfo) -> str:
+    """The steps of a case one a row, times in ``tz``. Every column is named: a ``late``
+    column (how late the daemon acted on a timer) only when some step was late."""
+    steps = list(steps)
+    late = any(s.late_by for s in steps)
+    headers = ["#", "at", "trigger", "move", "actor", "comment", "data"]
+    rows = []
+    for s in steps:
+        row = [
             s.seq,
-            _when(s.at),
+            _when(s.at, tz),
             s.trigger,
             f"{s.from_state or '∅'} → {s.to_state}",
             s.actor + (f" ({s.role})" if s.role else ""),
             _short(s.comment or "", 30),
             _short(json.dumps(s.payload, ensure_ascii=False), 30) if s.payload else "",
-            f"late {s.late_by / 60:.0f} min" if s.late_by else "",
-        )
-        for s in steps
-    ]
-    return tabulate(rows, headers=["#", "at", "trigger", "move", "actor", "comment", "data", ""])
+        ]
+        if late:
+            row.append(f"late {s.late_by / 60:.0f} min" if s.late_by else "")
+        rows.append(row)
+    return tabulate(rows, headers=[*headers, "late"] if late else headers)
 
 
 def org_tree(directory, *, people: bool = False) -> str:

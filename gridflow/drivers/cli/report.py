@@ -94,9 +94,9 @@ def report(
         return
     if fmt == "xlsx" and not out:
         raise click.UsageError("--format xlsx needs --out FILE.xlsx")
+    from gridflow import report as rp
     from gridflow.builtin.kpis import COMPUTE_STEPS, compute
     from gridflow.domain.period import Period
-    from gridflow.report import kpi_report as rp
 
     engine = _engine(ctx)
     with _errors():
@@ -114,6 +114,7 @@ def report(
             else:
                 click.echo(rp.as_csv(kpis), nl=False)
         else:
+            assert out is not None  # --format xlsx without --out is refused above
             rp.write_xlsx(kpis, out, lang=lang)
             click.echo(f"wrote {out}", err=True)
 
@@ -126,7 +127,7 @@ def report(
 @click.pass_context
 def yearly(ctx: click.Context, unit: str, year: int | None, out: str | None, lang: str) -> None:
     """The yearly report (民情报告) of UNIT: its cases, raised hands and results, with charts."""
-    from gridflow.report.kpi_report import YEARLY_STEPS, yearly_html
+    from gridflow.report import YEARLY_STEPS, yearly_html
 
     engine = _engine(ctx)
     with _errors():

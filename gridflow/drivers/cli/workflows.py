@@ -93,8 +93,8 @@ def validate(obj: Context, paths: tuple[str, ...]) -> None:
     except DefinitionError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        errors = sum(p.severity == "error" for p in exc.problems)
-        raise click.ClickException(f"{errors} error(s) in {len(files)} file(s)") from None
+        count = sum(p.severity == "error" for p in exc.problems)
+        raise click.ClickException(f"{count} error(s) in {len(files)} file(s)") from None
     problems = _template_problems(loaded, targets) + _calendar_warnings(obj)
     for wf in loaded.values():
         for w in wf.warnings:

@@ -46,9 +46,7 @@ def _build(name: str, options: Mapping[str, Any]) -> Channel:
         hint = did_you_mean(str(kind), CHANNEL_TYPES)
         raise GridflowError(f"channel {name!r}: unknown type {kind!r}{hint}; known: {known}")
     params = {
-        p.name: p
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
+        p.name: p for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY
     }
     for key in opts:
         if key not in params:

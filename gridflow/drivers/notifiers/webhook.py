@@ -104,7 +104,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a redirected POST would lose its body; surface the 3xx instead
 
 

@@ -18,7 +18,7 @@ instead, as the page was captured.
 
 Regenerate the outputs on the page after changing a workflow or the CLI (strict mode)::
 
-    .venv/bin/python tests/test_walkthrough_cli.py --write
+    .venv/bin/python tests/e2e/test_walkthrough_cli.py --write
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "walkthrough.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "walkthrough.md"
 BIN = Path(sys.executable).parent  # the venv's bin: gridflow lives next to python
 
 
@@ -88,7 +88,8 @@ def run_section(
 ) -> list[tuple[Step, list[str], int, str]]:
     """Run a section's commands in order: (step, shown lines, exit code, stderr) each."""
     if not strict:
-        runner = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        here = Path(__file__).parent
+        runner = f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]; "
         runner += "import test_walkthrough_cli as w; w.serve()"
         res = subprocess.run(
             [sys.executable, "-c", runner],
@@ -265,11 +266,13 @@ def test_graph_draws_every_state_and_trigger(cli_run, workflow, fmt):
         assert name in source and state.label.zh in source, name
     for t in d.transitions:
         assert t.trigger in source, t.trigger
-    first = d.initial_states[0]  # drawn as the current state
+    first = d.initial_states[0]  # where the start arrow points; no state is active
     if fmt == "mermaid":
-        assert f"Class {first} s_active" in source
+        assert f"Class {first} s_default" in source and " s_active\n" not in source
+        assert f"[*] --> {first}" in source
     else:
-        assert re.search(rf'\n\t{first} \[label="[^"]*" color=red', source), source[:400]
+        assert re.search(rf'\n\t{first} \[label="[^"]*"\]\n', source), source[:400]
+        assert "color=red" not in source
 
 
 def test_graph_highlights_a_cases_state(cli_run):

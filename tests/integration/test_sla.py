@@ -232,7 +232,7 @@ def test_provisional_deadline_beyond_holiday_data(tmp_path):
 def _drill():
     from pathlib import Path
 
-    return [Path(__file__).parent / "data_sla" / "drill.yaml"]
+    return [Path(__file__).parents[1] / "data_sla" / "drill.yaml"]
 
 
 def test_provisional_deadlines_are_recomputed_when_the_new_year_arrives(tmp_path):

@@ -11,6 +11,7 @@ cancel.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from test_four_list import (  # the drivers and helpers live there
@@ -349,6 +350,8 @@ def test_no_extension_after_the_deadline(driver, clock):
     deadline = due(driver.get(cid))
     clock.now = deadline + timedelta(hours=1)
     assert driver.get(cid)["sla"]["overdue_by"]
+    # the message shows the deadline as people read it: Shanghai time, to the minute
+    local = deadline.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     refused(
         driver,
         GuardRefused,
@@ -356,7 +359,7 @@ def test_no_extension_after_the_deadline(driver, clock):
         "request_extension",
         "city_mgmt.liaison",
         {"extension": "3wd", "extension_reason": "来不及"},
-        says=[f"an extension can only be requested before the deadline ({deadline})"],
+        says=[f"an extension can only be requested before the deadline ({local})"],
     )
     # just before the deadline it is still allowed
     clock.now = deadline - timedelta(minutes=1)

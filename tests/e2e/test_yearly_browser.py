@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_kpi import build_world
 
-from gridflow.report.kpi_report import yearly_html
+from gridflow.report import yearly_html
 
 CHROMIUM = next(
     (p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from test_kpi import NOW, Q1, build_world
 
 from gridflow.builtin.kpis import compute
-from gridflow.report.kpi_report import DASH, as_csv, as_table, box, width, write_xlsx
+from gridflow.report import DASH, as_csv, as_table, box, width, write_xlsx
 
 
 @pytest.fixture(scope="module")
