@@ -52,6 +52,24 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a step came from, as recorded beside it: the ``channel`` (``python`` — an
+    embedding app, ``cli``, ``api``, ``web``, ``daemon``), the authenticated ``principal``
+    (a person or service account; None when the channel does not authenticate), the person
+    acted for when acting on another's behalf (``on_behalf_of``), the API token's id, the
+    client's address, the request id, and the operating-system user and host behind it."""
+
+    channel: str = "python"
+    principal: str | None = None
+    on_behalf_of: str | None = None
+    token_id: str | None = None
+    address: str | None = None
+    request_id: str | None = None
+    os_user: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     case_id: int
     seq: int
@@ -64,6 +82,7 @@ class Step:
     payload: dict[str, Any] | None
     at: datetime
     late_by: float | None = None
+    origin: Origin | None = None  # None: a system step, or one written before origins
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

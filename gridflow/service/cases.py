@@ -10,11 +10,13 @@ leaves all of it or none of it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from gridflow.domain import sla
+from gridflow.domain.cases import Origin
 from gridflow.domain.fields import coerce, defaults
 from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
 from gridflow.domain.org import SYSTEM, Actor
@@ -64,11 +66,15 @@ class CaseWriter:
         unit: str | None,
         role: str | None,
         comment: str | None,
+        origin: Origin | None = None,
     ) -> CaseRecord:
-        """Open a case of ``wf`` in its initial state; the case as committed."""
+        """Open a case of ``wf`` in its initial state; the case as committed. ``origin``:
+        where the request came from, recorded beside the first step."""
         store, now = self.rt.store, self.rt.now()
         with store.write() as tx:
-            case_id = self.create(tx, wf, actor, dict(data), unit, role, comment, now)
+            case_id = self.create(
+                tx, wf, actor, dict(data), unit, role, comment, now, origin=origin
+            )
             row = store.cases.load(tx, case_id)  # as committed, read in the same transaction
         assert row is not None
         return row
@@ -85,6 +91,7 @@ class CaseWriter:
         now: datetime,
         *,
         parent: tuple[int, int, str | None] | None = None,
+        origin: Origin | None = None,
     ) -> int:
         """Insert a case, its first history row, its initial clock, timers and notices;
         ``parent``: (parent id, the parent's step that spawned it, the fan-in trigger)."""
@@ -151,6 +158,7 @@ class CaseWriter:
                 at=now,
                 **step_columns(wf.id, unit, facets),
             ),
+            origin_columns(origin),
         )
         self._enter_initial(
             tx, wf, CaseView(case_id, initial, 1, values, unit, now, parent_id), actor, comment, now
@@ -249,6 +257,7 @@ class CaseWriter:
         comment: str | None,
         role: str | None,
         expected_version: int | None,
+        origin: Origin | None = None,
     ) -> CaseRecord:
         """Fire ``trigger``; the case as the event left it. A case that moved on is a
         ``Conflict`` with ``expected_version``, else the event is re-checked on the newer
@@ -267,6 +276,7 @@ class CaseWriter:
                         role,
                         self.rt.now(),
                         expected_version=expected_version,
+                        origin=origin,
                     )
                     # the case as this transaction leaves it: known from the UPDATE, or read
                     # in the same transaction (no second transaction to read it)
@@ -292,6 +302,7 @@ class CaseWriter:
         *,
         expected_version: int | None = None,
         late_by: float | None = None,
+        origin: Origin | None = None,
     ) -> CaseRecord | None:
         """Decide and write one event in ``tx``; the case as the event left it, or None
         when spawned cases may have changed it since (read it again to know)."""
@@ -324,7 +335,9 @@ class CaseWriter:
             extra_context=extra,
             tz=self.rt.calendar.tz,  # times in expressions read in the business timezone
         )
-        return self._apply(tx, wf, row, decision, actor, comment, now, late_by=late_by)
+        return self._apply(
+            tx, wf, row, decision, actor, comment, now, late_by=late_by, origin=origin
+        )
 
     def _apply(
         self,
@@ -337,6 +350,7 @@ class CaseWriter:
         now: datetime,
         *,
         late_by: float | None = None,
+        origin: Origin | None = None,
     ) -> CaseRecord | None:
         """Write ``decision`` (case, history, timers, notices, spawns). Returns the case
         as written, or None when spawned cases may have changed it since."""
@@ -394,6 +408,7 @@ class CaseWriter:
                 late_s=late_seconds(row, now, calendar),
                 **step_columns(row.workflow_id, row.unit, facets),
             ),
+            origin_columns(origin),
         )
         self._insert_timers(tx, row.id, seq, timers)
         notices = (*decision.transition.spec.notify, *dest_state.notify)
@@ -425,6 +440,7 @@ class CaseWriter:
                     f"spawned by case {row.id}",
                     now,
                     parent=(row.id, seq, spec.on_all_final),
+                    origin=origin,
                 )
                 if spec.then:
                     self.fire_in(
@@ -505,3 +521,8 @@ class CaseWriter:
             ),
         )
         return seq
+
+
+def origin_columns(origin: Origin | None) -> dict[str, Any] | None:
+    """The ``gf_step_origin`` columns of ``origin`` (None: nothing recorded)."""
+    return None if origin is None else dataclasses.asdict(origin)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gridflow.domain.calendar import BusinessCalendar
-from gridflow.domain.cases import Case, Step
+from gridflow.domain.cases import Case, Origin, Step
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel
 from gridflow.domain.org import SYSTEM, Actor, Directory
@@ -194,10 +194,12 @@ class Engine:
         unit: str | None = None,
         role: str | None = None,
         comment: str | None = None,
+        origin: Origin | None = None,
     ) -> Case:
-        """Open a case of ``workflow`` in its initial state; returns it."""
+        """Open a case of ``workflow`` in its initial state; returns it. ``origin``: where
+        the request came from (channel, principal, address …), recorded beside the step."""
         wf, who = self.workflow(workflow), self.actor(actor)
-        row = self.writer.start(wf, who, dict(data or {}), unit, role, comment)
+        row = self.writer.start(wf, who, dict(data or {}), unit, role, comment, origin)
         return self.reader.case(row, [])
 
     def fire(
@@ -210,6 +212,7 @@ class Engine:
         comment: str | None = None,
         role: str | None = None,
         expected_version: int | None = None,
+        origin: Origin | None = None,
     ) -> Case:
         """Fire ``trigger`` on a case, or raise ``Refused`` / ``Conflict`` / ``NotFound``.
 
@@ -218,7 +221,7 @@ class Engine:
         """
         who = self.actor(actor)
         row = self.writer.fire(
-            case_id, trigger, who, dict(data or {}), comment, role, expected_version
+            case_id, trigger, who, dict(data or {}), comment, role, expected_version, origin
         )
         return self.reader.case(row, [])
 

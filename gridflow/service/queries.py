@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 from gridflow.domain import sla
-from gridflow.domain.cases import Case, Step
+from gridflow.domain.cases import Case, Origin, Step
 from gridflow.domain.org import Actor
 from gridflow.errors import NotFound
 from gridflow.service.definitions import Definitions
 from gridflow.service.runtime import Runtime
 from gridflow.service.views import clock_of, title_of, view_of
-from gridflow.storage.records import CaseRecord, StepRecord
+from gridflow.storage.records import CaseRecord, OriginRecord, StepRecord
 
 
 class CaseReader:
@@ -33,7 +35,8 @@ class CaseReader:
             if store.cases.load(tx, case_id) is None:
                 raise NotFound("case", case_id)
             rows = store.cases.history(tx, case_id)
-        return [step(r) for r in rows]
+            origins = store.cases.origins(tx, case_id)
+        return [step(r, origins.get(r.seq)) for r in rows]
 
     def children(self, case_id: int) -> list[Case]:
         with self.rt.store.read() as tx:
@@ -104,8 +107,8 @@ class CaseReader:
         )
 
 
-def step(r: StepRecord) -> Step:
-    """The public shape of a history record."""
+def step(r: StepRecord, origin: OriginRecord | None = None) -> Step:
+    """The public shape of a history record (and where it came from)."""
     return Step(
         r.case_id,
         r.seq,
@@ -118,4 +121,5 @@ def step(r: StepRecord) -> Step:
         r.payload,
         r.at,
         r.late_by,
+        None if origin is None else Origin(*astuple(origin)[2:]),
     )

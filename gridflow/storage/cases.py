@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gridflow.storage import tables as t
 from gridflow.storage.jsoncodec import json_dumps
-from gridflow.storage.records import CaseRecord, StepRecord
+from gridflow.storage.records import CaseRecord, OriginRecord, StepRecord
 
 _C = t.case_t
 _H = t.history_t
@@ -28,6 +28,8 @@ UPDATE = _C.update().where(
 )
 INSERT = _C.insert()
 INSERT_HISTORY = _H.insert()
+_O = t.origin_t
+INSERT_ORIGIN = _O.insert()
 HISTORY = sa.select(_H).where(_H.c.case_id == sa.bindparam("b_id")).order_by(_H.c.seq)
 
 # how a value of each case column comes back from the database (see CaseStore.as_updated)
@@ -113,8 +115,23 @@ class CaseStore:
         return merged
 
     # ---- history -------------------------------------------------------------------------
-    def append_step(self, tx: sa.Connection, values: Mapping[str, Any]) -> None:
+    def append_step(
+        self,
+        tx: sa.Connection,
+        values: Mapping[str, Any],
+        origin: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A history row, and where it came from (``origin``: the columns of
+        ``gf_step_origin`` but the key) when the step was taken on a caller's behalf."""
         tx.execute(INSERT_HISTORY, dict(values))
+        if origin is not None:
+            key = {"case_id": values["case_id"], "seq": values["seq"]}
+            tx.execute(INSERT_ORIGIN, {**origin, **key})
+
+    def origins(self, tx: sa.Connection, case_id: int) -> dict[int, OriginRecord]:
+        """Where each step of the case came from, by seq (system steps have none)."""
+        rows = tx.execute(sa.select(_O).where(_O.c.case_id == case_id))
+        return {r.seq: OriginRecord(*r) for r in rows}
 
     def history(self, tx: sa.Connection, case_id: int) -> list[StepRecord]:
         return [StepRecord(*r) for r in tx.execute(HISTORY, {"b_id": case_id})]

@@ -73,6 +73,22 @@ class StepRecord:
 
 
 @dataclass(slots=True)
+class OriginRecord:
+    """Where a step came from (``gf_step_origin``)."""
+
+    case_id: int
+    seq: int
+    channel: str
+    principal: str | None
+    on_behalf_of: str | None
+    token_id: str | None
+    address: str | None
+    request_id: str | None
+    os_user: str | None
+    host: str | None
+
+
+@dataclass(slots=True)
 class TimerRecord:
     """A durable SLA timer (``gf_timer``)."""
 

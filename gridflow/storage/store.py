@@ -222,6 +222,7 @@ class Store:
                         t.definition_t,
                         t.case_t,
                         t.history_t,
+                        t.origin_t,
                         t.timer_t,
                         t.outbox_t,
                         t.org_t,

@@ -142,6 +142,23 @@ class HistoryRow(SQLModel, table=True):
     case_grade: str | None = None
 
 
+class StepOriginRow(SQLModel, table=True):
+    """Where an accepted step came from (see ``domain.cases.Origin``): one row per history
+    row written on behalf of a caller; system steps (timers, fan-in) have none."""
+
+    __tablename__ = "gf_step_origin"
+    case_id: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    channel: str
+    principal: str | None = None
+    on_behalf_of: str | None = None
+    token_id: str | None = None
+    address: str | None = None
+    request_id: str | None = Field(default=None, index=True)
+    os_user: str | None = None
+    host: str | None = None
+
+
 class TimerRow(SQLModel, table=True):
     """A durable SLA timer. Unique per (case, state entry, name): it can fire only once."""
 
@@ -234,6 +251,7 @@ def now_utc() -> datetime:
 
 case_t: sa.Table = SQLModel.metadata.tables["gf_case"]
 history_t: sa.Table = SQLModel.metadata.tables["gf_history"]
+origin_t: sa.Table = SQLModel.metadata.tables["gf_step_origin"]
 definition_t: sa.Table = SQLModel.metadata.tables["gf_definition"]
 timer_t: sa.Table = SQLModel.metadata.tables["gf_timer"]
 outbox_t: sa.Table = SQLModel.metadata.tables["gf_outbox"]

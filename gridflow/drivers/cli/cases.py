@@ -49,7 +49,13 @@ def _emit_case(case, as_json: bool, tz: tzinfo, engine=None) -> None:
 def start(obj: Context, workflow, actor, sets, unit, role, comment, as_json) -> None:
     """Open a case of WORKFLOW; prints its id."""
     case = obj.engine().start(
-        workflow, actor=actor, data=_pairs(sets), unit=unit, role=role, comment=comment
+        workflow,
+        actor=actor,
+        data=_pairs(sets),
+        unit=unit,
+        role=role,
+        comment=comment,
+        origin=obj.origin(),
     )
     if as_json:
         _emit_case(case, True, obj.tz)
@@ -80,6 +86,7 @@ def fire(
         comment=comment,
         role=role,
         expected_version=expect_version,
+        origin=obj.origin(),
     )
     if as_json:
         _emit_case(case, True, obj.tz)

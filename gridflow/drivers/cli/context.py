@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from gridflow.domain.cases import Origin
     from gridflow.drivers.config import Settings
     from gridflow.service.engine import Engine
 
@@ -54,6 +55,20 @@ class Context:
                 clock=self._env_clock(),
             )
         return self._engine
+
+    def origin(self) -> Origin:
+        """Where a CLI step comes from: the command line, run by this OS user on this host
+        (the ``--actor`` is what the user typed; these say who typed it)."""
+        import getpass
+        import socket
+
+        from gridflow.domain.cases import Origin
+
+        try:
+            user: str | None = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a container)
+            user = str(os.getuid()) if hasattr(os, "getuid") else None
+        return Origin(channel="cli", os_user=user, host=socket.gethostname())
 
     def _env_clock(self) -> Any:
         """``GRIDFLOW_NOW`` pins the clock (for simulations and scripted walk-throughs)."""
