@@ -77,3 +77,13 @@ class Channel(Protocol):
     def close(self) -> None:
         """Release resources; the channel is not used afterwards."""
         ...
+
+
+def flush(channel: Channel) -> None:
+    """Make every notice ``channel`` has accepted durable, when it buffers (its optional
+    ``flush()``: the file channel syncs once per batch instead of once per notice). The
+    dispatcher records notices as sent only after this returns; ``DeliveryError`` means
+    none of the batch's notices is safe and all are tried again."""
+    method = getattr(channel, "flush", None)
+    if callable(method):
+        method()

@@ -94,3 +94,20 @@ def _one(name: str, wf, case: CaseView, directory: Directory, actor, creator) ->
     if kind == "unit":
         return _leaders_of(value, directory)
     return []
+
+
+def fields_read(wf: CompiledWorkflow, names: Iterable[str]) -> tuple[str, ...]:
+    """The case fields resolving ``names`` may read, besides the case's state and unit:
+    fields that scope roles (``field:NAME``), ``department``, and ``field:NAME`` recipients.
+    Two cases alike in these (and in state, unit, actor, creator) get the same people."""
+    fields = {
+        role.scope.partition(":")[2]
+        for role in wf.definition.roles.values()
+        if role.scope.startswith("field:")
+    }
+    for name in names:
+        if name == "department":
+            fields.add("department")
+        elif name.startswith("field:"):
+            fields.add(name.partition(":")[2])
+    return tuple(sorted(fields))

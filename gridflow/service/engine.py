@@ -94,7 +94,7 @@ class Engine:
         self.writer = CaseWriter(self.rt, self.definitions, self.notices)
         self.reader = CaseReader(self.rt, self.definitions)
         self.timers = TimerService(self.rt, self.definitions, self.writer, self.notices)
-        self.outbox = OutboxAdmin(self.rt)
+        self.outbox = OutboxAdmin(self.rt, self.notices.render_rows)
         self.reports = Reports(self.rt)
 
     # ---- what the engine runs on ---------------------------------------------------------
@@ -312,7 +312,11 @@ class Engine:
         channel). ``options``: ``max_attempts``, ``base_delay``, ``max_delay``, ``lease``,
         ``rng``."""
         return Dispatcher(
-            self.rt, channels, fallback=fallback or self.rt.default_channel, **options
+            self.rt,
+            channels,
+            self.notices.render_rows,
+            fallback=fallback or self.rt.default_channel,
+            **options,
         )
 
     # ---- operations ----------------------------------------------------------------------

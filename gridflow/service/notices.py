@@ -1,14 +1,18 @@
-"""Notices: who gets what, rendered how, written to the outbox in the event's transaction.
+"""Notices: who gets what, owed in the outbox in the event's transaction.
 
-Delivery is not here: the dispatcher (:mod:`gridflow.service.outbox`) sends the rows. A
-template that fails never loses a notice: it is sent as plain text saying so (once logged).
+The event's (or timer's) transaction writes what is owed — template, language, recipient,
+channel, and a compact context as the step saw it — so the notice is durably owed when the
+step commits. Rendering happens at delivery (:mod:`gridflow.service.rendering`, called by the
+dispatcher in :mod:`gridflow.service.outbox`), once per notice × language × step, shared by
+the recipients where the template allows; the preview renders through the same path.
+Recipients are resolved once per (workflow, names, case unit, the fields they depend on)
+within a pass (``memo``).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +22,17 @@ from gridflow.domain.fields import defaults
 from gridflow.domain.machine import CaseView, CompiledWorkflow, local_time
 from gridflow.domain.org import SYSTEM, Actor
 from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer
-from gridflow.errors import GridflowError
 from gridflow.service.definitions import Definitions
+from gridflow.service.rendering import (
+    NoticeRenderer,
+    RenderFailure,
+    decode_context,
+    encode_context,
+)
 from gridflow.service.runtime import Runtime
 from gridflow.service.views import clock_of, sla_context, title_of
+from gridflow.storage.records import CaseRecord, NoticeRecord
 from gridflow.storage.store import Tx
-
-log = logging.getLogger("gridflow.engine")
 
 
 class NoticeService:
@@ -33,15 +41,19 @@ class NoticeService:
 
     def __init__(self, rt: Runtime, defs: Definitions, template_roots: Iterable[Path]):
         self.rt, self.defs = rt, defs
-        self._roots = list(template_roots)
-        self._renderer: TemplateRenderer | None = None
-        self._template_problems: set[tuple[str, str]] = set()
+        self._roots = [p for p in template_roots if p.is_dir()]
+        self._rendering: NoticeRenderer | None = None
+
+    @property
+    def rendering(self) -> NoticeRenderer:
+        """Rendering at delivery (templates compiled once, on first use)."""
+        if self._rendering is None:
+            self._rendering = NoticeRenderer(TemplateRenderer(self._roots), self._roots)
+        return self._rendering
 
     @property
     def renderer(self) -> TemplateRenderer:
-        if self._renderer is None:
-            self._renderer = TemplateRenderer([p for p in self._roots if p.is_dir()])
-        return self._renderer
+        return self.rendering.renderer
 
     # ---- the event's notices -------------------------------------------------------------
     def notify(
@@ -57,51 +69,84 @@ class NoticeService:
         now: datetime,
         seq: int | None,
         extra: Mapping[str, Any] | None = None,
+        memo: dict[Any, list[Actor]] | None = None,
     ) -> int:
-        """Render ``template`` for each recipient and write one outbox row per channel;
-        how many rows."""
-        people = recipients.resolve(
-            to, wf=wf, case=view, directory=self.defs.directory, actor=actor, creator=creator
-        )
-        rows = []
-        for person in people:
-            context = self.context(wf, view, event, person, now, extra)
-            subject, text, html = self._render(wf, template, person.lang, context)
-            for channel, address in self.targets(person):
-                rows.append(
-                    self._row(
-                        view.id,
-                        seq,
-                        wf.id,
-                        template,
-                        person,
-                        channel,
-                        address,
-                        (subject, text, html),
-                        now,
-                    )
-                )
+        """Write one owed notice per recipient and channel; how many rows. ``memo`` keeps
+        resolved recipients across calls (a timer pass)."""
+        rows = self.owed(wf, view, to, template, actor, creator, event, now, seq, extra, memo)
         self.rt.store.outbox.insert(tx, rows)
         return len(rows)
+
+    def owed(
+        self,
+        wf: CompiledWorkflow,
+        view: CaseView,
+        to: Iterable[str],
+        template: str,
+        actor: Actor | None,
+        creator: str | None,
+        event: Mapping[str, Any],
+        now: datetime,
+        seq: int | None,
+        extra: Mapping[str, Any] | None = None,
+        memo: dict[Any, list[Actor]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The outbox rows owed for ``template`` to ``to``: one per recipient and channel,
+        each with the context of the recipient's language (built once per language)."""
+        names = tuple(to)
+        people = self._recipients(wf, view, names, actor, creator, memo)
+        contexts: dict[str, Any] = {}
+        rows = []
+        for person in people:
+            lang = person.lang
+            if lang not in contexts:
+                contexts[lang] = encode_context(self.context(wf, view, event, lang, now, extra))
+            for channel, address in self.targets(person):
+                rows.append(
+                    self._row(view.id, seq, wf.id, template, person, channel, address, now)
+                    | {"context": contexts[lang]}
+                )
+        return rows
+
+    def _recipients(
+        self,
+        wf: CompiledWorkflow,
+        view: CaseView,
+        names: tuple[str, ...],
+        actor: Actor | None,
+        creator: str | None,
+        memo: dict[Any, list[Actor]] | None,
+    ) -> list[Actor]:
+        directory = self.defs.directory
+        if memo is None:
+            return recipients.resolve(
+                names, wf=wf, case=view, directory=directory, actor=actor, creator=creator
+            )
+        depends = tuple(str(view.data.get(f)) for f in recipients.fields_read(wf, names))
+        key = (wf.id, wf.revision, view.state, view.unit, names, depends, actor, creator)
+        if key not in memo:
+            memo[key] = recipients.resolve(
+                names, wf=wf, case=view, directory=directory, actor=actor, creator=creator
+            )
+        return memo[key]
 
     def context(
         self,
         wf: CompiledWorkflow,
         view: CaseView,
         event: Mapping[str, Any],
-        person: Actor,
+        lang: str,
         now: datetime,
         extra: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        """What a notice template sees: ``case``, ``event``, ``sla``, ``recipient``,
-        ``link``, ``notice``, ``digest``. ``event.at`` and ``sla.due`` are ``LocalTime``
-        values in the business calendar's zone (their text is the local time)."""
+        """What a notice template sees but the recipient: ``case``, ``event``, ``sla``,
+        ``link``, ``notice``, ``digest`` — labels in ``lang``. ``event.at`` and ``sla.due``
+        are ``LocalTime`` values in the business calendar's zone (their text is local)."""
         d = wf.definition
         directory = self.defs.directory
         unit = directory.units.get(view.unit) if view.unit else None
         state = d.states[view.state]
         actor: Actor | None = event.get("actor")
-        lang = person.lang
         extra = extra or {}
         return {
             "case": {
@@ -127,38 +172,26 @@ class NoticeService:
                 "at": local_time(event.get("at"), self.rt.calendar.tz),
             },
             "sla": extra.get("sla") or sla_context(None, tz=self.rt.calendar.tz),
-            "recipient": {"id": person.id, "name": person.name, "lang": lang},
             "link": self.rt.base_url,
             "notice": extra.get("notice", {}),
             "digest": extra.get("digest", {}),
         }
 
-    def _render(
-        self, wf: CompiledWorkflow, template: str, lang: str, context: dict[str, Any]
-    ) -> tuple[str, str, str | None]:
-        try:
-            r = self.renderer.render(wf.id, template, lang, context)
-            return r.subject, r.text, r.html
-        except GridflowError as exc:  # never lose a notice to a template: send it plain
-            if (wf.id, template) not in self._template_problems:  # say it once, not per notice
-                self._template_problems.add((wf.id, template))
-                log.warning("template %s/%s: %s", wf.id, template, exc)
-            case = context["case"]
-            return (
-                f"[{template}] #{case['id']} {case['title']}",
-                f"{case['workflow_title']} #{case['id']} {case['title']}: "
-                f"{case['state_label']}\n{case['url']}\n(template problem: {exc})",
-                None,
-            )
+    def render_rows(
+        self, rows: Sequence[NoticeRecord]
+    ) -> dict[str, RenderedNotice | RenderFailure]:
+        """The rendered notice of each owed row (or why it cannot be), by row id."""
+        return self.rendering.render(rows, self.rt.calendar.tz)
 
     # ---- the overdue digest --------------------------------------------------------------
     def digest(self, now: datetime | None = None) -> int:
         """The overdue digest: one notice per unit leader listing the unit's overdue open
-        cases (template ``templates/gridflow/digest``). Returns the notices written."""
+        cases (template ``templates/gridflow/digest``), owed like any other. Returns the
+        notices written."""
         now = now or self.rt.now()
-        store, directory = self.rt.store, self.defs.directory
+        store, directory, tz = self.rt.store, self.defs.directory, self.rt.calendar.tz
         with store.write() as tx:
-            by_unit: dict[str, list] = {}
+            by_unit: dict[str, list[CaseRecord]] = {}
             for row in store.cases.overdue(tx, now):
                 by_unit.setdefault(row.unit or "", []).append(row)
             written = []
@@ -173,49 +206,33 @@ class NoticeService:
                             "title": row.title,
                             "workflow": row.workflow_id,
                             "state": row.state,
-                            "due": row.due_at,
+                            "due": local_time(row.due_at, tz),
                             "overdue_hours": round(((view and view.overdue_by) or 0) / 3600, 1),
                             "url": self.rt.case_url(row.id),
                         }
                     )
                 for person in directory.leaders(unit_id) if unit_id else []:
+                    name = (
+                        (unit.name_en or unit.name)
+                        if unit and person.lang.startswith("en")
+                        else (unit.name if unit else unit_id)
+                    )
                     context = {
                         "digest": {
                             "unit": unit_id,
-                            "unit_name": (unit.name_en or unit.name)
-                            if unit and person.lang.startswith("en")
-                            else (unit.name if unit else unit_id),
+                            "unit_name": name,
                             "cases": items,
                             "count": len(items),
-                            "date": now,
+                            "date": local_time(now, tz),
                         },
-                        "recipient": {"id": person.id, "name": person.name, "lang": person.lang},
                         "link": self.rt.base_url,
                     }
-                    try:
-                        r = self.renderer.render("gridflow", "digest", person.lang, context)
-                        rendered = (r.subject, r.text, r.html)
-                    except GridflowError as exc:
-                        rendered = (
-                            f"[digest] {len(items)} overdue case(s) in {unit_id}",
-                            "\n".join(f"#{i['id']} {i['title']} ({i['state']})" for i in items)
-                            + f"\n(template problem: {exc})",
-                            None,
-                        )
+                    owed = encode_context(context)
                     for channel, address in self.targets(person):
-                        written.append(
-                            self._row(
-                                None,
-                                None,
-                                "gridflow",
-                                "digest",
-                                person,
-                                channel,
-                                address,
-                                rendered,
-                                now,
-                            )
+                        notice = self._row(
+                            None, None, "gridflow", "digest", person, channel, address, now
                         )
+                        written.append(notice | {"context": owed})
             store.outbox.insert(tx, written)
         return len(written)
 
@@ -231,7 +248,8 @@ class NoticeService:
         lang: str = "zh-CN",
     ) -> RenderedNotice:
         """``template`` rendered for ``case`` (with its ``sla_view``), or for a sample case
-        in the workflow's first initial state. Raises the renderer's errors unchanged."""
+        in the workflow's first initial state — the context built and encoded as an owed
+        notice's is, and rendered as delivery renders it. Raises the renderer's errors."""
         now = self.rt.now()
         wf = self.defs.workflow(workflow, revision)
         if case is None:
@@ -256,17 +274,22 @@ class NoticeService:
                 wf.due_expressions.get(case.state),
             )
             sla_view = sla.view(clock, now, self.rt.calendar)
-        person = Actor("preview", "预览" if lang.startswith("zh") else "Preview", lang=lang)
-        event = {"trigger": "preview", "actor": SYSTEM, "comment": None, "from_state": None}
-        event["at"] = now
+        event = {
+            "trigger": "preview",
+            "actor": SYSTEM,
+            "comment": None,
+            "from_state": None,
+            "at": now,
+        }
+        tz = self.rt.calendar.tz
         context = self.context(
             wf,
             case,
             event,
-            person,
+            lang,
             now,
             {
-                "sla": sla_context(sla_view, tz=self.rt.calendar.tz),
+                "sla": sla_context(sla_view, tz=tz),
                 "notice": {"kind": template, "label": "50%", "late_by": None},
                 "digest": {
                     "unit": case.unit,
@@ -277,7 +300,10 @@ class NoticeService:
                 },
             },
         )
-        return self.renderer.render(wf.id, template, lang, context)
+        context = decode_context(encode_context(context), tz)  # as delivery will see it
+        name = "预览" if lang.startswith("zh") else "Preview"
+        context["recipient"] = {"id": "preview", "name": name, "lang": lang}
+        return self.rendering.render_one(wf.id, template, lang, context)
 
     # ---- rows ----------------------------------------------------------------------------
     def targets(self, person: Actor) -> list[tuple[str, str]]:
@@ -293,10 +319,9 @@ class NoticeService:
         person: Actor,
         channel: str,
         address: str,
-        rendered: tuple[str, str, str | None],
         now: datetime,
     ) -> dict[str, Any]:
-        subject, text, html = rendered
+        """An owed notice's row (its ``context`` added by the caller)."""
         return dict(
             id=uuid.uuid4().hex,
             case_id=case_id,
@@ -304,12 +329,13 @@ class NoticeService:
             workflow_id=workflow_id,
             notice=notice,
             recipient=person.id,
+            recipient_name=person.name or None,
             channel=channel,
             address=address,
             lang=person.lang,
-            subject=subject,
-            text=text,
-            html=html,
+            subject="",
+            text="",
+            html=None,
             status="pending",
             attempts=0,
             next_attempt_at=now,

@@ -7,7 +7,8 @@ claims due ones through the shared :class:`~gridflow.storage.claims.Queue` (by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,52 @@ _O = t.outbox_t
 _E = t.endpoint_t
 INSERT = _O.insert()
 QUEUE = Queue(_O, due="next_attempt_at", count_attempts=False)
+FINISH = (
+    _O.update()
+    .where(_O.c.id == sa.bindparam("b_id"), _O.c.status == "pending")
+    .values(
+        status=sa.bindparam("b_status"),
+        attempts=sa.bindparam("b_attempts"),
+        lease_owner=None,
+        lease_until=None,
+        last_error=sa.bindparam("b_error"),
+        sent_at=sa.bindparam("b_sent_at"),
+        next_attempt_at=sa.func.coalesce(
+            sa.bindparam("b_next", type_=t.UTCDateTime()), _O.c.next_attempt_at
+        ),
+        subject=sa.func.coalesce(sa.bindparam("b_subject", type_=sa.String()), _O.c.subject),
+        text=sa.func.coalesce(sa.bindparam("b_text", type_=sa.Text()), _O.c.text),
+        html=sa.func.coalesce(sa.bindparam("b_html", type_=sa.Text()), _O.c.html),
+    )
+)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one delivery attempt came to: ``status`` sent | pending (retry at ``next_at``)
+    | dead; ``attempts`` the tries so far; ``sent`` the rendered (subject, text, html)."""
+
+    notice_id: str
+    status: str
+    attempts: int
+    error: str | None = None
+    sent_at: datetime | None = None
+    next_at: datetime | None = None
+    sent: tuple[str, str, str | None] | None = None
+
+    def params(self) -> dict[str, Any]:
+        subject, text, html = self.sent if self.sent is not None else (None, None, None)
+        return {
+            "b_id": self.notice_id,
+            "b_status": self.status,
+            "b_attempts": self.attempts,
+            "b_error": self.error,
+            "b_sent_at": self.sent_at,
+            "b_next": self.next_at,
+            "b_subject": subject,
+            "b_text": text,
+            "b_html": html,
+        }
 
 
 class OutboxStore:
@@ -46,11 +93,12 @@ class OutboxStore:
         rows = tx.execute(sa.select(_O).where(_O.c.id.in_(ids)).order_by(_O.c.next_attempt_at))
         return [NoticeRecord(*r) for r in rows]
 
-    def finish(self, tx: sa.Connection, notice_id: str, values: Mapping[str, Any]) -> None:
-        """Record a delivery attempt's outcome on a notice that is still pending."""
-        tx.execute(
-            _O.update().where(_O.c.id == notice_id, _O.c.status == "pending").values(**values)
-        )
+    def finish(self, tx: sa.Connection, outcomes: Sequence[Outcome]) -> None:
+        """Record delivery attempts' outcomes (one statement, executemany) on notices that
+        are still pending: the new status and try count, the error, when it was sent or
+        is due again, and what was sent (subject, text, html)."""
+        if outcomes:
+            tx.execute(FINISH, [o.params() for o in outcomes])
 
     def notices(
         self, tx: sa.Connection, status: str | None = None, limit: int = 50

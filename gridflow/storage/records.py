@@ -117,12 +117,14 @@ class NoticeRecord:
     workflow_id: str | None
     notice: str
     recipient: str
+    recipient_name: str | None
     channel: str
     address: str
     lang: str
     subject: str
     text: str
     html: str | None
+    context: dict[str, Any] | None
     status: str
     attempts: int
     next_attempt_at: datetime

@@ -243,8 +243,10 @@ class Store:
                 conn.execute(
                     t.meta_t.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
                 )
-            elif int(row[0]) == 1:
-                self._upgrade_1_to_2(conn)
+            elif int(row[0]) in (1, 2):
+                if int(row[0]) == 1:
+                    self._upgrade_1_to_2(conn)
+                self._upgrade_2_to_3(conn)
             elif int(row[0]) != t.SCHEMA_VERSION:
                 raise GridflowError(
                     f"database {self.safe_url} has schema version {row[0]}; this gridflow "
@@ -272,6 +274,16 @@ class Store:
             index.create(conn, checkfirst=True)
         conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="2"))
         conn.execute(t.meta_t.insert().values(key=FACETS_PENDING, value="1"))
+
+    def _upgrade_2_to_3(self, conn: sa.Connection) -> None:
+        """Schema 2 → 3: notices are owed, rendered at delivery — the outbox keeps the
+        step's context and the recipient's name (rows already rendered keep their text and
+        are sent as they are); ``gf_step_origin`` is a new table (created with the rest)."""
+        have = {c["name"] for c in sa.inspect(conn).get_columns("gf_outbox")}
+        for name, kind in (("recipient_name", "VARCHAR"), ("context", "JSON")):
+            if name not in have:
+                conn.execute(sa.text(f"ALTER TABLE gf_outbox ADD COLUMN {name} {kind}"))
+        conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="3"))
 
     def fill_facets(self, conn, facets: dict[str, Any]) -> None:
         """After an upgrade from schema 1: each case's facet columns from its data (by

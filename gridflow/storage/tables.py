@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # 2: case facets (tag, party, grade) on cases and history, report indexes
+SCHEMA_VERSION = 3  # 2: case facets on cases and history, report indexes; 3: notices owed
+# (outbox context, recipient_name) and step origins (gf_step_origin)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -183,7 +184,9 @@ class TimerRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A notice to deliver, written in the same transaction as the event that caused it."""
+    """A notice owed, written in the same transaction as the event that caused it: the
+    template (``notice``), language, recipient, channel and the step's ``context``; it is
+    rendered at delivery (``subject``/``text``/``html`` record what was sent)."""
 
     __tablename__ = "gf_outbox"
     __table_args__ = (sa.Index("ix_gf_outbox_next", "status", "next_attempt_at"),)
@@ -193,12 +196,14 @@ class OutboxRow(SQLModel, table=True):
     workflow_id: str | None = None
     notice: str  # template name
     recipient: str  # person id
+    recipient_name: str | None = None  # as the directory named them when the step was taken
     channel: str
     address: str
     lang: str = "zh-CN"
     subject: str = ""
     text: str = Field(default="", sa_type=sa.Text)
     html: str | None = Field(default=None, sa_type=sa.Text)
+    context: dict | None = _json()  # what the template sees but the recipient (None: rendered)
     status: str = "pending"  # pending | sent | dead
     attempts: int = 0
     next_attempt_at: datetime = _time()

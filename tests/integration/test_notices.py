@@ -14,9 +14,11 @@ wall clock: previews pin ``GRIDFLOW_NOW``, engines take a virtual clock.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +30,9 @@ from gridflow.domain.templates.renderer import TemplateRenderer
 from gridflow.drivers.cli.main import cli
 from gridflow.service.definitions import BUILTIN_WORKFLOWS
 from gridflow.service.engine import BUILTIN_ORG, Engine
+from gridflow.service.rendering import RenderFailure
 from gridflow.storage import tables as t
+from gridflow.storage.records import NoticeRecord
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # Monday 09:00, a working day
@@ -347,12 +351,24 @@ def world(tmp_path):
 
 
 def notices(engine: Engine, **where) -> list:
+    """The outbox rows, each with the subject, text and html delivery renders for it (or,
+    when its template fails, ``failure``: the located error it is dead-lettered with)."""
     o = t.outbox_t
     q = sa.select(o).order_by(o.c.created_at, o.c.recipient, o.c.channel)
     for key, value in where.items():
         q = q.where(getattr(o.c, key) == value)
     with engine.store.read() as conn:
-        return list(conn.execute(q))
+        records = [NoticeRecord(*r) for r in conn.execute(q)]
+    rendered = engine.notices.render_rows(records)
+    out = []
+    for r in records:
+        shown = rendered[r.id]
+        failed = isinstance(shown, RenderFailure)
+        fields = dataclasses.asdict(r) | {"failure": shown.message if failed else None}
+        if not failed:
+            fields |= {"subject": shown.subject, "text": shown.text, "html": shown.html}
+        out.append(SimpleNamespace(**fields))
+    return out
 
 
 def step_through_timers(engine: Engine, clock: Clock, case_id: int, until: datetime) -> None:
@@ -658,30 +674,65 @@ def test_digest_lists_the_overdue_cases_per_unit_leader(world):
     assert en[0].html is not None and "Overdue (working hours)" in en[0].html
 
 
-def test_a_broken_template_never_loses_a_notice(world, tmp_path):
-    """A template that fails at render time still leaves a (plain) notice in the outbox."""
+def test_a_template_that_fails_at_delivery_is_dead_lettered_with_where(world, tmp_path):
+    """A notice whose template fails at delivery is dead-lettered with the located error
+    (the template's path below its root, not the server's folders; the line), never sent
+    garbled and never retried forever; fixed and retried, it goes out."""
     engine, _clock = world
     root = tmp_path / "override"
     (root / "templates" / "raise_hand").mkdir(parents=True)
-    (root / "templates" / "raise_hand" / "assignment.zh-CN.txt").write_text(
+    broken = root / "templates" / "raise_hand" / "assignment.zh-CN.txt"
+    broken.write_text(
         "{% block subject %}{{ case.data.question.upper() }}{% endblock %}{% block body %}x{% endblock %}",
         encoding="utf-8",
     )
-    broken = Engine(
+    eng = Engine(
         f"sqlite:///{tmp_path / 'b.db'}",
         clock=engine.clock,
         directory=sample_directory(),
         templates=[root],
     )
+
+    class Sink:
+        name = "email"
+        got: list = []
+
+        def deliver(self, notice) -> None:
+            self.got.append(notice)
+
+        def close(self) -> None:
+            pass
+
     try:
-        case = broken.start("raise_hand", actor="wannan-r1.chief", data={"title": RH_TITLE})
-        broken.fire(case.id, "dispatch", actor="fenglin.dispatch", data={"department": "police"})
-        rows = [r for r in notices(broken, notice="assignment") if r.case_id == case.id]
-        assert len(rows) == 2
-        assert all(r.subject.startswith("[assignment] #") for r in rows)
-        assert all("template problem" in r.text for r in rows)
+        case = eng.start("raise_hand", actor="wannan-r1.chief", data={"title": RH_TITLE})
+        eng.fire(case.id, "dispatch", actor="fenglin.dispatch", data={"department": "police"})
+        sink = Sink()
+        result = eng.dispatcher({"email": sink}).run_once()
+        dead = eng.outbox.notices("dead")
+        assignment = [r for r in dead if r.notice == "assignment"]
+        assert len(assignment) == 2 and result.dead >= 2
+        assert all("raise_hand/assignment.zh-CN.txt:1" in r.last_error for r in assignment)
+        assert all(str(tmp_path) not in r.last_error for r in assignment)
+        assert not [n for n in sink.got if n.notice == "assignment"]
+        broken.write_text(
+            "{% block subject %}派单 {{ case.id }}{% endblock %}{% block body %}请办理{% endblock %}",
+            encoding="utf-8",
+        )
+        fixed = Engine(  # a restarted server: templates compiled afresh
+            f"sqlite:///{tmp_path / 'b.db'}",
+            clock=engine.clock,
+            directory=sample_directory(),
+            templates=[root],
+        )
+        try:
+            assert fixed.outbox.retry(all_dead=True) >= 2
+            fixed.dispatcher({"email": sink}).run_once()
+            sent = [n for n in sink.got if n.notice == "assignment"]
+            assert sorted(n.subject for n in sent) == [f"派单 {case.id}"] * 2
+        finally:
+            fixed.close()
     finally:
-        broken.close()
+        eng.close()
 
 
 def test_a_send_back_tells_the_awardee_again_and_the_losers_not_again(world):

@@ -87,16 +87,8 @@ def queue(engine: Engine, n: int = 1, *, channel: str, address: str = "", due=No
     made = []
     for i in range(n):
         row = NoticeService._row(
-            None,
-            None,
-            "four_list",
-            "overdue",
-            person,
-            channel,
-            address,
-            (f"超时提醒 {i}", "正文", None),
-            now,
-        )
+            None, None, "four_list", "overdue", person, channel, address, now
+        ) | {"subject": f"超时提醒 {i}", "text": "正文"}  # already rendered (no context)
         if due is not None:
             row["next_attempt_at"] = due
         made.append(row)

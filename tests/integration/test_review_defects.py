@@ -89,9 +89,8 @@ def test_the_dispatcher_delivers_at_most_limit_notices(tmp_path, limit, batch) -
     try:
         person, now = Actor("wannan.chief", "赵"), engine.now()
         rows = [
-            NoticeService._row(
-                None, None, "gridflow", "n", person, "console", "", ("s", "t", None), now
-            )
+            NoticeService._row(None, None, "gridflow", "n", person, "console", "", now)
+            | {"subject": "s", "text": "t"}
             for _ in range(10)
         ]
         with engine.store.write() as tx:

@@ -277,6 +277,22 @@ class TemplateRenderer:
             return RenderedNotice(clean_subject(parts["subject"]), _clean_body(parts["body"]), html)
         raise TemplateNotFound(key, tried, self.available(workflow_id))
 
+    def shares_renders(self, workflow_id: str, notice: str, lang: str) -> bool:
+        """Whether one render of this notice (the template the language falls back to, and
+        its HTML twin) can serve every recipient, the recipient's name and id filled in
+        afterwards (see ``sharing.recipient_placeholders``)."""
+        from gridflow.domain.templates.sharing import recipient_placeholders
+
+        for candidate in _fallbacks(lang):
+            name = f"{workflow_id}/{notice}.{candidate}.txt"
+            if self._find(name) is None:
+                continue
+            twin = f"{workflow_id}/{notice}.{candidate}.html"
+            return recipient_placeholders(self.env, name) and (
+                self._find(twin) is None or recipient_placeholders(self.env, twin)
+            )
+        return False
+
     def _find(self, name: str) -> Path | None:
         for root in self.roots:
             path = root / "templates" / name

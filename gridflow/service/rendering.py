@@ -1,0 +1,148 @@
+"""Rendering owed notices at delivery: one render per notice × language × step, shared.
+
+An outbox row owes a notice: template, language, recipient, channel, and the compact context
+the step saw (JSON, times tagged so they come back as times). The dispatcher asks for the
+rows it claimed to be rendered: rows with the same template, language and context are one
+render — when the template uses the recipient only to print their name or id, that render
+carries placeholders replaced per person (``domain.templates.sharing``); otherwise each
+person gets their own. A template that fails gives that row a ``RenderFailure`` with the
+located error, and the dispatcher dead-letters it: a notice is never lost, never retried
+forever, and never sent garbled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from markupsafe import escape
+
+from gridflow.domain.machine import local_time
+from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer, clean_subject
+from gridflow.domain.templates.sharing import PLACEHOLDERS
+from gridflow.errors import GridflowError
+from gridflow.storage.records import NoticeRecord
+
+_TIME = "$t"  # tag of an encoded time: {"$t": "2026-03-09T17:30:00+08:00"}
+
+
+def encode_context(value: Any) -> Any:
+    """``value`` as JSON-ready data: datetimes tagged (``{"$t": iso}``), tuples as lists."""
+    if isinstance(value, datetime):
+        return {_TIME: value.isoformat()}
+    if isinstance(value, Mapping):
+        return {str(k): encode_context(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_context(v) for v in value]
+    return value
+
+
+def decode_context(value: Any, tz: tzinfo) -> Any:
+    """The inverse of :func:`encode_context`; times come back as local times in ``tz``."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _TIME in value:
+            return local_time(datetime.fromisoformat(value[_TIME]), tz)
+        return {k: decode_context(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_context(v, tz) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    """Why a row could not be rendered (the located template error)."""
+
+    message: str
+
+
+class NoticeRenderer:
+    """Renders owed outbox rows through the sandboxed template renderer."""
+
+    def __init__(self, renderer: TemplateRenderer, roots: Sequence[Path]):
+        self.renderer = renderer
+        self._roots = [str(r) for r in roots]
+        self._shared: dict[tuple[str, str, str], bool] = {}
+
+    def render(
+        self, rows: Sequence[NoticeRecord], tz: tzinfo
+    ) -> dict[str, RenderedNotice | RenderFailure]:
+        """Each row's rendered notice (or why not), by row id. Rows written before notices
+        were owed (no context) keep the text they were written with."""
+        out: dict[str, RenderedNotice | RenderFailure] = {}
+        groups: dict[tuple[str, str, str, str], list[NoticeRecord]] = {}
+        for row in rows:
+            if row.context is None:
+                out[row.id] = RenderedNotice(row.subject, row.text, row.html)
+                continue
+            key = (row.workflow_id or "", row.notice, row.lang, json.dumps(row.context))
+            groups.setdefault(key, []).append(row)
+        for (workflow, notice, lang, _ctx), members in groups.items():
+            context = decode_context(members[0].context, tz)
+            shared: RenderedNotice | RenderFailure | None = None
+            if self._shares(workflow, notice, lang):
+                shared = self._one(workflow, notice, lang, context, None)
+            for row in members:
+                if shared is not None and row.recipient_name:
+                    out[row.id] = _personal(shared, row)
+                else:
+                    out[row.id] = self._one(workflow, notice, lang, context, row)
+        return out
+
+    def render_one(
+        self, workflow: str, notice: str, lang: str, context: Mapping[str, Any]
+    ) -> RenderedNotice:
+        """A template rendered for a full context (``recipient`` included), raising the
+        renderer's errors unchanged: the preview's path."""
+        return self.renderer.render(workflow, notice, lang, context)
+
+    def _one(
+        self,
+        workflow: str,
+        notice: str,
+        lang: str,
+        context: dict[str, Any],
+        row: NoticeRecord | None,
+    ) -> RenderedNotice | RenderFailure:
+        who = (
+            {"id": PLACEHOLDERS["id"], "name": PLACEHOLDERS["name"], "lang": lang}
+            if row is None
+            else {"id": row.recipient, "name": row.recipient_name or "", "lang": lang}
+        )
+        try:
+            return self.renderer.render(workflow, notice, lang, {**context, "recipient": who})
+        except GridflowError as exc:
+            return RenderFailure(self._relative(f"template {workflow}/{notice}: {exc}"))
+
+    def _shares(self, workflow: str, notice: str, lang: str) -> bool:
+        key = (workflow, notice, lang)
+        if key not in self._shared:
+            self._shared[key] = self.renderer.shares_renders(workflow, notice, lang)
+        return self._shared[key]
+
+    def _relative(self, message: str) -> str:
+        """The message without the server's template folders (paths from the root)."""
+        for root in self._roots:
+            message = message.replace(f"{root}/templates/", "")
+        return message
+
+
+def _personal(
+    shared: RenderedNotice | RenderFailure, row: NoticeRecord
+) -> RenderedNotice | RenderFailure:
+    if isinstance(shared, RenderFailure):
+        return shared
+    name, rid = row.recipient_name or "", row.recipient
+
+    def fill(text: str, html: bool = False) -> str:
+        n, i = (str(escape(name)), str(escape(rid))) if html else (name, rid)
+        return text.replace(PLACEHOLDERS["name"], n).replace(PLACEHOLDERS["id"], i)
+
+    return RenderedNotice(
+        clean_subject(fill(shared.subject)),
+        fill(shared.text),
+        None if shared.html is None else fill(shared.html, html=True),
+    )
