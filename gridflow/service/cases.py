@@ -11,6 +11,7 @@ leaves all of it or none of it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -303,12 +304,14 @@ class CaseWriter:
         expected_version: int | None = None,
         late_by: float | None = None,
         origin: Origin | None = None,
+        loaded: CaseRecord | None = None,
     ) -> CaseRecord | None:
         """Decide and write one event in ``tx``; the case as the event left it, or None
-        when spawned cases may have changed it since (read it again to know)."""
+        when spawned cases may have changed it since (read it again to know). ``loaded``:
+        the case as this transaction holds it, locked (a timer pass), not read again."""
         # lock the row (PostgreSQL): concurrent events on one case queue up instead of
         # all failing the version check but one and retrying until they give up
-        row = self.rt.store.cases.load(tx, case_id, for_update=True)
+        row = loaded or self.rt.store.cases.load(tx, case_id, for_update=True)
         if row is None:
             raise NotFound("case", case_id)
         if expected_version is not None and row.version != expected_version:
@@ -372,19 +375,23 @@ class CaseWriter:
         if wf.definition.title_field:
             values["title"] = str(data.get(wf.definition.title_field) or row.title)
         view = CaseView(row.id, decision.dest, seq, data, row.unit, row.created_at, row.parent_id)
-        if row.due_at is not None:  # leaving a state with a clock: its timers are void
-            self.rt.store.timers.cancel_pending(tx, row.id, now)
         dest_state = wf.definition.states[decision.dest]
+        before = clock_of(row)
         clock, timers = sla.enter(
             decision.dest,
             dest_state,
-            clock_of(row),
+            before,
             data,
             now,
             calendar,
             decision.extend_by,
             wf.due_expressions.get(decision.dest),
         )
+        if row.due_at is not None:  # leaving a state with a clock: its timers are void …
+            if clock == before and self._same_timers(tx, row.id, timers):
+                timers = []  # … unless the same clock runs on with the same timers: kept
+            else:
+                self.rt.store.timers.cancel_pending(tx, row.id, now)
         values.update(clock_columns(clock))
         if not cases.update(tx, row.id, row.version, values):
             raise CaseMoved(row.id)
@@ -452,6 +459,16 @@ class CaseWriter:
         # (each fires its own trigger; closing the last of them fires this case: fan-in)
         return None if decision.spawns else cases.as_updated(row, values)
 
+    def _same_timers(self, tx: Tx, case_id: int, timers: list[sla.TimerSpec]) -> bool:
+        """Whether the case's pending timers are exactly ``timers`` (a state entered on a
+        clock that runs on: sign, then begin, share the answer clock and its ladder)."""
+        pending = self.rt.store.timers.pending_of_case(tx, case_id)
+        if len(pending) != len(timers):
+            return False
+        have = {(p.name, p.kind, p.due_at, p.provisional, _spec(p.spec)) for p in pending}
+        want = {(s.name, s.kind, s.due_at, s.provisional, _spec(s.action)) for s in timers}
+        return have == want
+
     def _insert_timers(self, tx: Tx, case_id: int, seq: int, timers: list[sla.TimerSpec]) -> None:
         self.rt.store.timers.insert(
             tx,
@@ -499,11 +516,13 @@ class CaseWriter:
         comment: str,
         now: datetime,
         late_by: float | None = None,
-    ) -> int:
-        """A system note in a case's history (no state change; still a new version)."""
+    ) -> CaseRecord:
+        """A system note in a case's history (no state change; still a new version).
+        Returns the case as the note leaves it."""
         seq = row.version + 1
         cases = self.rt.store.cases
-        if not cases.update(tx, row.id, row.version, {"version": seq, "updated_at": now}):
+        values = {"version": seq, "updated_at": now}
+        if not cases.update(tx, row.id, row.version, values):
             raise CaseMoved(row.id)
         cases.append_step(
             tx,
@@ -520,9 +539,14 @@ class CaseWriter:
                 **step_columns(row.workflow_id, row.unit, facets_of(row)),
             ),
         )
-        return seq
+        return cases.as_updated(row, values)
 
 
 def origin_columns(origin: Origin | None) -> dict[str, Any] | None:
     """The ``gf_step_origin`` columns of ``origin`` (None: nothing recorded)."""
     return None if origin is None else dataclasses.asdict(origin)
+
+
+def _spec(action: Mapping[str, Any] | None) -> str:
+    """A timer's action as comparable text (as the JSON column stores it)."""
+    return json.dumps(action or {}, sort_keys=True, default=str)

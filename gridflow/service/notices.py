@@ -12,7 +12,10 @@ within a pass (``memo``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,24 @@ from gridflow.service.runtime import Runtime
 from gridflow.service.views import clock_of, sla_context, title_of
 from gridflow.storage.records import CaseRecord, NoticeRecord
 from gridflow.storage.store import Tx
+
+
+@dataclass
+class Deferred:
+    """Owed notices of one transaction, kept for one insert (see ``NoticeService.deferred``)."""
+
+    tx: Tx
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    memo: dict[Any, list[Actor]] = field(default_factory=dict)
+
+    def mark(self) -> int:
+        return len(self.rows)
+
+    def drop_since(self, mark: int) -> None:
+        del self.rows[mark:]
+
+
+_DEFERRED: ContextVar[Deferred | None] = ContextVar("gridflow_deferred_notices", default=None)
 
 
 class NoticeService:
@@ -72,10 +93,31 @@ class NoticeService:
         memo: dict[Any, list[Actor]] | None = None,
     ) -> int:
         """Write one owed notice per recipient and channel; how many rows. ``memo`` keeps
-        resolved recipients across calls (a timer pass)."""
+        resolved recipients across calls. Inside :meth:`deferred` for ``tx`` the rows are
+        kept for one insert at the end of the pass, with the pass's recipient memo."""
+        pending = _DEFERRED.get()
+        if pending is not None and pending.tx is tx:
+            rows = self.owed(
+                wf, view, to, template, actor, creator, event, now, seq, extra, pending.memo
+            )
+            pending.rows.extend(rows)
+            return len(rows)
         rows = self.owed(wf, view, to, template, actor, creator, event, now, seq, extra, memo)
         self.rt.store.outbox.insert(tx, rows)
         return len(rows)
+
+    @contextmanager
+    def deferred(self, tx: Tx) -> Iterator[Deferred]:
+        """Notices owed by ``tx`` collected (not inserted) while the block runs, with one
+        recipient memo: a batch of timers writes its notices with one executemany. The
+        caller inserts ``rows`` before committing; ``mark``/``drop_since`` let a failed
+        timer's notices go with its savepoint."""
+        pending = Deferred(tx)
+        token = _DEFERRED.set(pending)
+        try:
+            yield pending
+        finally:
+            _DEFERRED.reset(token)
 
     def owed(
         self,

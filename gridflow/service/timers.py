@@ -1,14 +1,16 @@
-"""SLA timers: ``tick`` claims due timer rows under a lease and acts on them exactly once.
+"""SLA timers: ``tick`` acts on due timers exactly once, a batch of cases per transaction.
 
-Per case, the case row is locked first, then its due timers are acted on in due order, each
-in the same transaction that marks it done — so a crash loses nothing, a second daemon
-doubles nothing, and a later rung never overtakes an earlier one.
+A batch claims cases with due timers (PostgreSQL: their rows locked, skipping cases another
+daemon holds), then acts on each case's due timers in due order, each in a savepoint with
+marking it done — so a crash loses nothing (the batch rolls back), a second daemon doubles
+nothing (the case lock, and a timer is done only once), and a later rung never overtakes an
+earlier one (a case's due timers are acted on together, in order).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from gridflow.domain import sla
@@ -17,13 +19,11 @@ from gridflow.domain.org import SYSTEM
 from gridflow.errors import CaseMoved, GridflowError, Refused
 from gridflow.service.cases import RETRIES, CaseWriter
 from gridflow.service.definitions import Definitions
-from gridflow.service.notices import NoticeService
+from gridflow.service.notices import Deferred, NoticeService
 from gridflow.service.runtime import Runtime
 from gridflow.service.views import clock_of, sla_context, view_of
-from gridflow.storage.records import TimerRecord
+from gridflow.storage.records import CaseRecord, TimerRecord
 from gridflow.storage.store import Tx
-
-LEASE = timedelta(seconds=60)
 
 
 @dataclass
@@ -52,78 +52,96 @@ class TimerService:
     def tick(
         self, now: datetime | None = None, *, batch: int = 200, limit: int | None = None
     ) -> TickResult:
-        """Act on every timer due at ``now`` (default: the clock): claim a batch under a
-        lease, then act on each in its own transaction together with marking it done."""
+        """Act on every timer due at ``now`` (default: the clock), in batches: one
+        transaction claims up to ``batch`` cases with due timers and acts on each case's due
+        timers in due order, each in a savepoint together with marking it done (a failing
+        one is recorded on its case and the rest commit); each case is loaded once, the
+        notices of the batch are inserted at once. A crash rolls a batch back whole; the
+        next pass does it again. ``limit``: at most this many cases in the pass."""
         now = now or self.rt.now()
         result = TickResult()
-        store = self.rt.store
-        while size := batches(limit, batch, result.claimed):
-            with store.write() as tx:
-                ids = store.timers.claim(
-                    tx, now=now, batch=size, owner=self.rt.owner, until=now + LEASE
-                )
-            if not ids:
+        cases_seen = 0
+        while size := batches(limit, batch, cases_seen):
+            acted = self._batch(now, size, result)
+            if not acted:
                 break
-            result.claimed += len(ids)
-            for timer_id in ids:
-                self._act(timer_id, now, result)
+            cases_seen += acted
         return result
 
-    def _act(self, timer_id: int, now: datetime, result: TickResult) -> None:
-        """Act on a claimed timer — and first on any earlier-due timers of the same case, in
-        due order, so that after downtime (or across daemons) a later rung never overtakes an
-        earlier one. The case row is locked before its timers, the same order everywhere."""
+    def _batch(self, now: datetime, size: int, result: TickResult) -> int:
+        """One transaction over up to ``size`` cases; how many cases it took."""
         store = self.rt.store
-        current = timer_id
         for _attempt in range(RETRIES):
-            fired = late_count = 0
+            part = TickResult()
             try:
-                with store.write() as tx:
-                    head = store.timers.get(tx, timer_id)
-                    if head is None or head.status != "pending":
-                        result.skipped += 1
-                        return
-                    store.cases.load(tx, head.case_id, for_update=True)
-                    for timer in store.timers.due_of_case(tx, head.case_id, head.due_at):
-                        current = timer.id
-                        if not store.timers.mark_done(tx, timer.id, now):
-                            continue  # cancelled by the action of an earlier rung
-                        late = (now - timer.due_at).total_seconds()
-                        self._timer_action(tx, timer, now, late if late > 60 else None)
-                        fired += 1
-                        late_count += late > 60
-                result.fired += fired
-                result.late += late_count
-                if not fired:
-                    result.skipped += 1
-                return
-            except CaseMoved:
+                with store.write() as tx, self.notices.deferred(tx) as owed:
+                    case_ids = store.timers.claim_cases(tx, now=now, batch=size)
+                    if not case_ids:
+                        return 0
+                    loaded = store.cases.load_many(tx, case_ids)
+                    due = store.timers.due_of_cases(tx, case_ids, now)
+                    for case_id in case_ids:
+                        row = loaded.get(case_id)
+                        for timer in due.get(case_id, []):
+                            part.claimed += 1
+                            row = self._one(tx, owed, timer, row, now, part)
+                    store.outbox.insert(tx, owed.rows)
+                result.claimed += part.claimed
+                result.fired += part.fired
+                result.late += part.late
+                result.skipped += part.skipped
+                result.errors += part.errors
+                return len(case_ids)
+            except CaseMoved:  # a case changed under us (PostgreSQL): the batch again
                 continue
-            except GridflowError as exc:
-                result.errors.append(f"timer {current}: {exc}")
-                self._timer_failed(current, now, str(exc))
-                if current == timer_id:
-                    return
-                current = timer_id  # the failed one is recorded; go on with the rest
+        raise GridflowError(f"timer batch kept conflicting; gave up after {RETRIES} tries")
 
-    def _timer_failed(self, timer_id: int, now: datetime, message: str) -> None:
-        """An action that cannot succeed is recorded on the case, not retried forever."""
-        store = self.rt.store
-        with store.write() as tx:
-            timer = store.timers.get(tx, timer_id)
-            if timer is None or not store.timers.mark_done(tx, timer_id, now):
-                return
-            row = store.cases.load(tx, timer.case_id)
-            if row is not None:
-                self.writer.note(tx, row, f"sla:{timer.name}:failed", message, now)
+    def _one(
+        self,
+        tx: Tx,
+        owed: Deferred,
+        timer: TimerRecord,
+        row: CaseRecord | None,
+        now: datetime,
+        result: TickResult,
+    ) -> CaseRecord | None:
+        """Mark ``timer`` done and act on it in a savepoint; the case as it is after."""
+        mark = owed.mark()
+        try:
+            with tx.begin_nested():
+                if not self.rt.store.timers.mark_done(tx, timer.id, now):
+                    result.skipped += 1  # cancelled by the action of an earlier rung
+                    return row
+                late = (now - timer.due_at).total_seconds()
+                row = self._timer_action(tx, timer, row, now, late if late > 60 else None)
+                result.fired += 1
+                result.late += late > 60
+                return row
+        except GridflowError as exc:
+            if isinstance(exc, CaseMoved):
+                raise
+            owed.drop_since(mark)
+            result.errors.append(f"timer {timer.id}: {exc}")
+            with tx.begin_nested():  # what cannot succeed is recorded, not retried forever
+                self.rt.store.timers.mark_done(tx, timer.id, now)
+                fresh = self.rt.store.cases.load(tx, timer.case_id)
+                if fresh is None:
+                    return None
+                return self.writer.note(tx, fresh, f"sla:{timer.name}:failed", str(exc), now)
 
     def _timer_action(
-        self, tx: Tx, timer: TimerRecord, now: datetime, late_by: float | None
-    ) -> None:
-        cases = self.rt.store.cases
-        row = cases.load(tx, timer.case_id, for_update=True)
+        self,
+        tx: Tx,
+        timer: TimerRecord,
+        row: CaseRecord | None,
+        now: datetime,
+        late_by: float | None,
+    ) -> CaseRecord | None:
+        """What the rung says: notify, escalate (a notice and a note), fire a transition,
+        or just note it. Returns the case as the action leaves it."""
         if row is None or row.closed_at is not None:
-            return
+            return row
+        cases = self.rt.store.cases
         wf = self.defs.workflow(row.workflow_id, row.revision)
         view = view_of(row)
         action: dict[str, Any] = timer.spec or {}
@@ -165,14 +183,12 @@ class TimerService:
                 tx, wf, view, to, "escalation", SYSTEM, row.created_by, event, now, None, extra
             )
             where = f"{target.name} ({target.id})" if target else "nobody (no such unit above)"
-            self.writer.note(
+            row = self.writer.note(
                 tx, row, "sla:escalate", f"{timer.name}: escalated to {where}", now, late_by
             )
-            row = cases.load(tx, row.id)
-            assert row is not None
         if action.get("fire"):
             try:
-                self.writer.fire_in(
+                fired = self.writer.fire_in(
                     tx,
                     row.id,
                     action["fire"],
@@ -182,15 +198,16 @@ class TimerService:
                     None,
                     now,
                     late_by=late_by,
+                    loaded=row,
                 )
             except Refused as exc:
-                fresh = cases.load(tx, row.id)
-                assert fresh is not None
-                self.writer.note(tx, fresh, f"note:{action['fire']}", str(exc), now, late_by)
-        elif not action.get("escalate"):
-            self.writer.note(
+                return self.writer.note(tx, row, f"note:{action['fire']}", str(exc), now, late_by)
+            return fired if fired is not None else cases.load(tx, row.id)
+        if not action.get("escalate"):
+            return self.writer.note(
                 tx, row, f"sla:{timer.name}", action.get("label") or timer.kind, now, late_by
             )
+        return row
 
     # ---- provisional deadlines -----------------------------------------------------------
     def recompute_provisional(self) -> tuple[int, int]:

@@ -76,6 +76,11 @@ class CaseStore:
         row = tx.execute(q, {"b_id": case_id}).first()
         return None if row is None else CaseRecord(*row)
 
+    def load_many(self, tx: sa.Connection, case_ids: list[int]) -> dict[int, CaseRecord]:
+        """The cases of ``case_ids`` that exist, by id (one statement)."""
+        rows = tx.execute(sa.select(_C).where(_C.c.id.in_(case_ids)))
+        return {r.id: CaseRecord(*r) for r in rows}
+
     def insert(self, tx: sa.Connection, values: Mapping[str, Any]) -> int:
         """A new case; its id."""
         key = tx.execute(INSERT, dict(values)).inserted_primary_key

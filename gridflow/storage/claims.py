@@ -1,10 +1,18 @@
-"""The one claim: take due rows of a queue under a lease (storage ring).
+"""The claim: take due rows of a queue (storage ring).
 
-SLA timers and outbox notices are both queues of rows that fall due: a worker claims a batch
-of due rows whose lease is free or expired, writing its name and the lease's end on them, then
-works on them. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint
-batches; SQLite: the write transaction (``BEGIN IMMEDIATE``) already serialises claimers.
-A worker that dies leaves its lease to expire; another then takes the rows again.
+SLA timers and outbox notices are both queues of rows that fall due (``status`` pending and
+the due column at or before now, earliest first). One :class:`Queue` serves both, two ways:
+
+- :meth:`Queue.claim` — under a lease, for work done *outside* the claiming transaction (a
+  notice is delivered with no transaction open): the worker writes its name and the lease's
+  end on the rows; a worker that dies leaves its lease to expire and another takes the rows.
+- :meth:`Queue.due_groups` — for work done *inside* the claiming transaction (a timer acts
+  in the transaction that marks it done): the keys (e.g. cases) with rows due, earliest
+  first; the caller locks what it needs in that same transaction, so a crash rolls it all
+  back and nothing needs a lease.
+
+PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint batches; SQLite:
+the write transaction (``BEGIN IMMEDIATE``) already serialises them.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ class Queue:
     def __init__(self, table: sa.Table, *, due: str, count_attempts: bool):
         self.table = table
         c = table.c
-        due_col = c[due]
+        due_col = self._due = c[due]
         self._pick = (
             sa.select(c.id)
             .where(
@@ -45,6 +53,20 @@ class Queue:
         self._lease = (
             table.update().where(c.id.in_(sa.bindparam("b_ids", expanding=True))).values(**values)
         )
+
+    def due_groups(self, tx: sa.Connection, *, key: str, now: datetime, batch: int) -> list[Any]:
+        """Values of column ``key`` having rows due at ``now``, the group whose first row
+        falls due earliest first; at most ``batch``."""
+        c = self.table.c
+        first = sa.func.min(self._due).label("first")
+        rows = tx.execute(
+            sa.select(c[key], first)
+            .where(c.status == "pending", self._due <= now)
+            .group_by(c[key])
+            .order_by(first, c[key])
+            .limit(batch)
+        )
+        return [r[0] for r in rows]
 
     def claim(
         self,

@@ -72,6 +72,45 @@ class TimerStore:
             tx, now=now, batch=batch, owner=owner, until=until, skip_locked=not self._is_sqlite
         )
 
+    def claim_cases(self, tx: sa.Connection, *, now: datetime, batch: int) -> list[int]:
+        """Up to ``batch`` cases with timers due at ``now``, the earliest due first, for
+        acting on in this transaction. PostgreSQL: their case rows are locked here (``FOR
+        UPDATE SKIP LOCKED``: a case another worker holds is left to it) — the case row
+        before its timers, the order every writer keeps."""
+        if batch <= 0:
+            return []
+        if self._is_sqlite:
+            return [int(i) for i in QUEUE.due_groups(tx, key="case_id", now=now, batch=batch)]
+        candidates = QUEUE.due_groups(tx, key="case_id", now=now, batch=batch * 4)
+        if not candidates:
+            return []
+        c = t.case_t.c
+        locked = set(
+            tx.execute(
+                sa.select(c.id)
+                .where(c.id.in_(candidates))
+                .order_by(c.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        return [int(i) for i in candidates if i in locked]
+
+    def due_of_cases(
+        self, tx: sa.Connection, case_ids: list[int], now: datetime
+    ) -> dict[int, list[TimerRecord]]:
+        """The pending timers due at ``now`` of ``case_ids``, each case's in due order."""
+        rows = tx.execute(
+            sa.select(_TM)
+            .where(_TM.c.case_id.in_(case_ids), PENDING, _TM.c.due_at <= now)
+            .order_by(_TM.c.case_id, _TM.c.due_at, _TM.c.id)
+        )
+        out: dict[int, list[TimerRecord]] = {}
+        for r in rows:
+            timer = TimerRecord(*r)
+            out.setdefault(timer.case_id, []).append(timer)
+        return out
+
     def get(self, tx: sa.Connection, timer_id: int) -> TimerRecord | None:
         row = tx.execute(GET, {"b_id": timer_id}).first()
         return None if row is None else TimerRecord(*row)
@@ -81,6 +120,11 @@ class TimerStore:
         locked; the caller holds the case row's lock first, the same order everywhere)."""
         q = DUE_OF_CASE if self._is_sqlite else DUE_OF_CASE_LOCKED
         return [TimerRecord(*r) for r in tx.execute(q, {"b_case_id": case_id, "b_due": due})]
+
+    def pending_of_case(self, tx: sa.Connection, case_id: int) -> list[TimerRecord]:
+        """The case's pending timers (by the case_id index)."""
+        rows = tx.execute(sa.select(_TM).where(_TM.c.case_id == case_id, PENDING))
+        return [TimerRecord(*r) for r in rows]
 
     def mark_done(self, tx: sa.Connection, timer_id: int, at: datetime) -> bool:
         """Pending → done; False if it was no longer pending (cancelled by an earlier rung)."""

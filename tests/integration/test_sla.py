@@ -189,23 +189,36 @@ def test_leaving_the_state_cancels_its_timers_in_the_same_step(engine, clock):
     assert engine.get(case.id).state == "closed"
 
 
-def test_expired_lease_of_a_dead_ticker_is_taken_over(tmp_path, clock):
-    url = f"sqlite:///{tmp_path / 'lease.db'}"
+def test_a_ticker_that_dies_mid_batch_leaves_nothing_half_done(tmp_path, clock, monkeypatch):
+    """A batch is one transaction: a ticker that dies in the middle of one (here: a bug
+    raised while acting on the second case) leaves every timer of the batch pending, and
+    the next ticker acts on each exactly once."""
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
     a = Engine(url, [str(p) for p in _drill()], clock=clock)
     b = Engine(url, [str(p) for p in _drill()], clock=clock)
-    case = a.start("drill", actor="wannan.chief", data={"title": "x"})
-    later = clock.now + timedelta(hours=1, minutes=1)
-    with a.store.write() as tx:  # a claims, then "dies" before acting
-        claimed = a.store.timers.claim(
-            tx, now=later, batch=10, owner=a.owner, until=later + timedelta(seconds=60)
-        )
-    assert len(claimed) == 1
-    assert b.tick(later).fired == 0  # the lease still holds
-    result = b.tick(later + timedelta(minutes=5))  # lease (60 s) expired
-    assert result.fired == 1
-    assert [s.trigger for s in b.history(case.id)].count("sla:overdue:0") == 1
-    a.close()
-    b.close()
+    try:
+        cases = [a.start("drill", actor="wannan.chief", data={"title": f"x{i}"}) for i in range(3)]
+        later = clock.now + timedelta(hours=1, minutes=1)
+        real, calls = a.writer.note, []
+
+        def dies_on_the_second(*args, **kw):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("killed")
+            return real(*args, **kw)
+
+        monkeypatch.setattr(a.writer, "note", dies_on_the_second)
+        with pytest.raises(RuntimeError):
+            a.tick(later)
+        assert all([s.trigger for s in b.history(c.id)].count("sla:overdue:0") == 0 for c in cases)
+        result = b.tick(later)
+        assert result.fired == 3 and not result.errors
+        for c in cases:
+            assert [s.trigger for s in b.history(c.id)].count("sla:overdue:0") == 1
+        assert b.tick(later).fired == 0
+    finally:
+        a.close()
+        b.close()
 
 
 # The provisional tests need a year without holiday data: they take chinesecalendar's data as
