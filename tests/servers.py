@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -82,3 +83,55 @@ def hook_servers() -> Iterator:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class BadPeer:
+    """A TCP peer on loopback that misbehaves: ``trickle`` answers an HTTP 200 one byte every
+    ``every`` seconds (a whole answer would take minutes); ``silent`` accepts and never
+    answers. Records how many bytes it managed to send and how many connections it saw."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+    def __init__(self, mode: str, every: float = 0.5):
+        self.mode, self.every = mode, every
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sent = 0
+        self.connections = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1.0)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)  # the request (headers, maybe the body)
+            if self.mode == "silent":
+                self._stop.wait()
+                return
+            for byte in self.ANSWER:
+                if self._stop.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:  # the client gave up and closed: stop trickling
+                    return
+                self.sent += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()

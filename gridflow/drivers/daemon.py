@@ -1,11 +1,15 @@
-"""``gridflow daemon``: APScheduler as the heartbeat of ticks, delivery and digests.
+"""``gridflow daemon``: APScheduler as the heartbeat of timers, delivery and digests.
 
 APScheduler (3.11, in-memory job store only: its SQL job store pickles jobs and cannot be
-shared) runs one interval job — a *pass*: ``engine.tick`` (due SLA timers), the outbox
-dispatcher, a heartbeat row, and a reload when workflow files changed — plus cron jobs from
-configuration (``[[daemon.cron]] job = "digest", cron = "30 8 * * mon-fri"``: the overdue
-digest per unit). Durable state lives in the database, never in the scheduler, so any number
-of daemons can run against one PostgreSQL and a killed daemon loses nothing.
+shared) runs two jobs, each in its own thread, each scheduling its next pass ``interval``
+seconds after the last one ended (a long pass never overlaps itself, and nothing is logged
+as skipped): **timers** — a reload when workflow files changed, then ``engine.tick`` (due SLA
+timers); **delivery** — the outbox dispatcher. Each beats on its own (``gf_daemon``:
+``timers_at``, ``delivery_at``), so a slow webhook can hold up neither the timers nor the
+evidence that they run. Cron jobs come from configuration (``[[daemon.cron]] job =
+"digest", cron = "30 8 * * mon-fri"``: the overdue digest per unit). Durable state lives in
+the database, never in the scheduler, so any number of daemons can run against one
+PostgreSQL and a killed daemon loses nothing.
 
 Signals: SIGTERM/SIGINT stop after the current pass; SIGHUP reloads workflows and the org.
 A broken edit is logged with its located errors and the last good definitions stay.
@@ -18,7 +22,8 @@ import os
 import signal
 import socket
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gridflow.errors import DefinitionError, GridflowError
@@ -53,31 +58,43 @@ class Daemon:
 
     # ---- one pass -----------------------------------------------------------------------
     def run_pass(self) -> None:
-        """Reload if asked or files changed; tick; deliver; beat. Never raises."""
+        """One pass of each job, in turn (``--once``, tests). Never raises."""
+        self.timers_pass()
+        self.delivery_pass()
+        self.passes += 1
+
+    def timers_pass(self) -> None:
+        """Reload if asked or files changed; act on due timers; beat. Never raises."""
         try:
             if self._reload.is_set() or self._changed():
                 self._reload.clear()
                 self.reload()
-            now = self.engine.now()
-            ticked = self.engine.tick(now)
-            sent = self.dispatcher.run_once(now)
-            self.passes += 1
-            self._beat(now, ticked.fired, sent.sent)
-            if ticked.fired or sent.claimed:
-                log.info(
-                    "pass: %d timers acted on (%d late), %d notices sent, %d retried, %d dead",
-                    ticked.fired,
-                    ticked.late,
-                    sent.sent,
-                    sent.retried,
-                    sent.dead,
-                )
-            for err in ticked.errors + sent.errors:
+            ticked = self.engine.tick(self.engine.now())
+            self._beat("timers", fired=ticked.fired)
+            if ticked.fired:
+                log.info("timers: %d acted on (%d late)", ticked.fired, ticked.late)
+            for err in ticked.errors:
                 log.warning("%s", err)
         except GridflowError as exc:
-            log.error("pass failed: %s", exc)
+            log.error("timer pass failed: %s", exc)
         except Exception:
-            log.exception("pass failed")
+            log.exception("timer pass failed")
+
+    def delivery_pass(self) -> None:
+        """Deliver due notices; beat. Never raises."""
+        try:
+            sent = self.dispatcher.run_once(self.engine.now())
+            self._beat("delivery", sent=sent.sent)
+            if sent.claimed:
+                log.info(
+                    "delivery: %d sent, %d retried, %d dead", sent.sent, sent.retried, sent.dead
+                )
+            for err in sent.errors:
+                log.warning("%s", err)
+        except GridflowError as exc:
+            log.error("delivery pass failed: %s", exc)
+        except Exception:
+            log.exception("delivery pass failed")
 
     def reload(self) -> None:
         try:
@@ -100,13 +117,14 @@ class Daemon:
     def _changed(self) -> bool:
         return self._snapshot() != self._mtimes
 
-    def _beat(self, now: datetime, fired: int, sent: int) -> None:
+    def _beat(self, job: str, *, fired: int = 0, sent: int = 0) -> None:
         store = self.engine.store
         with store.write() as tx:
             # liveness is wall time, whatever the engine's clock says
             store.heartbeat.beat(
                 tx,
                 self.id,
+                job=job,
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 at=datetime.now(UTC),
@@ -127,8 +145,25 @@ class Daemon:
         except Exception:
             log.exception("digest failed")
 
+    def _again(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        """``job``, then its next run ``interval`` seconds after this one ended."""
+
+        def run_and_reschedule() -> None:
+            job()
+            if name == "timers":
+                self.passes += 1
+            sched = self.scheduler
+            if sched is not None and sched.running:
+                later = datetime.now(UTC) + timedelta(seconds=self.interval)
+                try:
+                    sched.add_job(run_and_reschedule, "date", run_date=later, id=name)
+                except Exception:  # shutting down: no next run
+                    log.debug("%s: not rescheduled (stopping)", name)
+
+        return run_and_reschedule
+
     def run(self) -> None:
-        """Block until SIGTERM/SIGINT; the pass under way is finished first."""
+        """Block until SIGTERM/SIGINT; the passes under way are finished first."""
         if self.once:
             self.run_pass()
             self._stopped()
@@ -137,15 +172,8 @@ class Daemon:
         from apscheduler.triggers.cron import CronTrigger
 
         self.scheduler = sched = BlockingScheduler(timezone=str(self.engine.calendar.tz))
-        sched.add_job(
-            self.run_pass,
-            "interval",
-            seconds=self.interval,
-            id="pass",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
+        for name, loop in (("timers", self.timers_pass), ("delivery", self.delivery_pass)):
+            sched.add_job(self._again(name, loop), "date", run_date=datetime.now(UTC), id=name)
         jobs = {"digest": self.digest}
         for i, entry in enumerate(self.cron):
             job = jobs.get(entry.get("job", ""))

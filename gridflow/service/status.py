@@ -25,6 +25,9 @@ def status(rt: Runtime, now: datetime | None = None, stale_after: float = 60.0) 
         age = (wall - row["beat_at"]).total_seconds()
         row["live"] = age <= stale_after
         row["beat_age_s"] = round(age, 1)
+        for job in ("timers", "delivery"):  # each job beats on its own
+            at = row.get(f"{job}_at")
+            row[f"{job}_age_s"] = None if at is None else round((wall - at).total_seconds(), 1)
     return {
         "now": now,
         "daemons": daemons,

@@ -10,6 +10,7 @@ from gridflow.storage import tables as t
 from gridflow.storage.records import DaemonRecord
 
 _D = t.daemon_t
+JOBS = {"timers": "timers_at", "delivery": "delivery_at"}  # job -> its last-pass column
 
 
 class HeartbeatStore:
@@ -20,21 +21,26 @@ class HeartbeatStore:
         tx: sa.Connection,
         daemon_id: str,
         *,
+        job: str,
         host: str,
         pid: int,
         at: datetime,
         fired: int,
         sent: int,
     ) -> None:
-        """One more pass of ``daemon_id`` at wall time ``at`` (its row made on the first)."""
+        """One more pass of ``daemon_id``'s ``job`` (``timers`` or ``delivery``) at wall time
+        ``at``; the row is made on the first. ``ticks`` counts timer passes."""
+        if job not in JOBS:
+            raise ValueError(f"unknown daemon job {job!r}")
         done = tx.execute(
             _D.update()
             .where(_D.c.id == daemon_id)
             .values(
                 beat_at=at,
-                ticks=_D.c.ticks + 1,
+                ticks=_D.c.ticks + int(job == "timers"),
                 timers_fired=_D.c.timers_fired + fired,
                 notices_sent=_D.c.notices_sent + sent,
+                **{JOBS[job]: at},
             )
         ).rowcount
         if not done:
@@ -45,9 +51,10 @@ class HeartbeatStore:
                     pid=pid,
                     started_at=at,
                     beat_at=at,
-                    ticks=1,
+                    ticks=int(job == "timers"),
                     timers_fired=fired,
                     notices_sent=sent,
+                    **{JOBS[job]: at},
                 )
             )
 

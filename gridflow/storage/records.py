@@ -158,6 +158,8 @@ class DaemonRecord:
     timers_fired: int
     notices_sent: int
     stopped_at: datetime | None
+    timers_at: datetime | None
+    delivery_at: datetime | None
 
 
 @dataclass(slots=True)

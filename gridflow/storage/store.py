@@ -279,10 +279,15 @@ class Store:
         """Schema 2 → 3: notices are owed, rendered at delivery — the outbox keeps the
         step's context and the recipient's name (rows already rendered keep their text and
         are sent as they are); ``gf_step_origin`` is a new table (created with the rest)."""
-        have = {c["name"] for c in sa.inspect(conn).get_columns("gf_outbox")}
-        for name, kind in (("recipient_name", "VARCHAR"), ("context", "JSON")):
-            if name not in have:
-                conn.execute(sa.text(f"ALTER TABLE gf_outbox ADD COLUMN {name} {kind}"))
+        stamp = "DATETIME" if self.is_sqlite else "TIMESTAMP WITH TIME ZONE"
+        for table, columns in (
+            ("gf_outbox", (("recipient_name", "VARCHAR"), ("context", "JSON"))),
+            ("gf_daemon", (("timers_at", stamp), ("delivery_at", stamp))),
+        ):
+            have = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+            for name, kind in columns:
+                if name not in have:
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
         conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="3"))
 
     def fill_facets(self, conn, facets: dict[str, Any]) -> None:

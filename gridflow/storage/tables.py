@@ -248,6 +248,8 @@ class DaemonRow(SQLModel, table=True):
     timers_fired: int = 0
     notices_sent: int = 0
     stopped_at: datetime | None = _time()
+    timers_at: datetime | None = _time()  # the timer job's last pass
+    delivery_at: datetime | None = _time()  # the delivery job's last pass
 
 
 def now_utc() -> datetime:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from servers import BadPeer
 from waiting import wait_for_progress
 
 from gridflow.service.engine import Engine
@@ -278,3 +279,69 @@ def test_three_daemons_on_postgres_share_the_timers(pg_url, tmp_path):
     e.dispose()
     assert sum(per_daemon) == 2 * n  # two timers per case, each acted on once in all
     assert sum(1 for x in per_daemon if x > 0) >= 2  # the work was actually shared
+
+
+def test_slow_peers_hold_up_neither_timers_nor_heartbeats(tmp_path):
+    """One endpoint trickles its answer, another never answers: timers that fall due while
+    delivery struggles are still acted on at once (exactly once), both jobs keep beating,
+    and each peer costs its deadline once per delivery pass — not once per notice."""
+    silent, trickle = BadPeer("silent"), BadPeer("trickle", every=0.5)
+    url = f"sqlite:///{tmp_path / 'slow.db'}"
+    cfg = tmp_path / "gridflow.toml"
+    cfg.write_text(
+        f'[channels.email]\ntype = "webhook"\nurl = "{silent.url}"\ntimeout = 1\nproxy = "none"\n'
+        f'[channels.wecom]\ntype = "webhook"\nurl = "{trickle.url}"\ntimeout = 1\nproxy = "none"\n'
+        "[daemon]\ninterval_seconds = 0.2\n",
+        encoding="utf-8",
+    )
+
+    def start_cases(first: int, n: int) -> None:
+        engine = Engine(url, DRILL, clock=lambda: T0)
+        for i in range(first, first + n):  # wannan.chief: email and wecom; wannan-r1.chief: email
+            actor = "wannan.chief" if i % 2 else "wannan-r1.chief"
+            engine.start("drill", actor=actor, data={"title": f"d{i}"})
+        engine.close()
+
+    start_cases(0, 40)
+    proc = spawn_daemon(url, cfg, T0 + timedelta(hours=4))
+    try:
+        story = lambda: daemon_log(cfg)[-3000:]  # noqa: E731
+        wait_for_progress(lambda: counts(url)[2], lambda x: x == 0, alive=[proc], why=story)
+        wait_for_progress(lambda: silent.connections, lambda x: x >= 1, alive=[proc], why=story)
+        start_cases(40, 20)  # due at once, while delivery is stuck on the peers
+        # a loaded machine is slow, not this slow: 20 s without a timer acted on is a stall
+        wait_for_progress(
+            lambda: counts(url)[2], lambda x: x == 0, alive=[proc], why=story, stall=20
+        )
+        seen: set = set()
+        beats = wait_for_progress(
+            lambda: job_beats(url, seen), lambda b: b[0] >= 3 and b[1] >= 2, alive=[proc], why=story
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, daemon_log(cfg)
+        silent.close()
+        trickle.close()
+    n = 60
+    hist, outbox, pending = counts(url)
+    assert pending == 0 and hist["sla:overdue:0"] == n and hist["expire"] == n
+    assert outbox == n + n // 2  # every notice owed, none lost
+    # a pass tries a failing endpoint once and defers the rest: a few tries, not one per notice
+    assert beats[1] >= 2
+    assert 1 <= silent.connections < n // 4 and 1 <= trickle.connections < n // 4
+
+
+def job_beats(url: str, seen: set) -> tuple[int, int]:
+    """(timer passes, delivery passes seen so far): the timer job counts its passes, the
+    delivery job's last-pass time is collected into ``seen`` on every poll."""
+    e = sa.create_engine(url)
+    try:
+        with e.connect() as conn:
+            row = conn.execute(sa.select(t.daemon_t.c.ticks, t.daemon_t.c.delivery_at)).first()
+    finally:
+        e.dispose()
+    if row is None:
+        return (0, 0)
+    if row.delivery_at is not None:
+        seen.add(row.delivery_at)
+    return (row.ticks, len(seen))

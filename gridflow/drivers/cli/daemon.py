@@ -115,7 +115,8 @@ def status(obj: Context, as_json: bool) -> None:
                 d["id"],
                 d["pid"],
                 "live" if d["live"] else "silent",
-                f"{d['beat_age_s']}s",
+                _age(d["timers_age_s"]),
+                _age(d["delivery_age_s"]),
                 d["ticks"],
                 d["timers_fired"],
                 d["notices_sent"],
@@ -124,7 +125,17 @@ def status(obj: Context, as_json: bool) -> None:
         ]
         click.echo(
             tabulate(
-                rows, headers=["daemon", "pid", "", "last beat", "passes", "timers", "notices"]
+                rows,
+                headers=[
+                    "daemon",
+                    "pid",
+                    "",
+                    "timers beat",
+                    "delivery beat",
+                    "passes",
+                    "timers",
+                    "notices",
+                ],
             )
         )
     n = info["notices"]
@@ -144,6 +155,10 @@ def status(obj: Context, as_json: bool) -> None:
             "reaching into it are provisional — add the year to the override file",
             err=True,
         )
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds}s ago"
 
 
 COMMANDS = [daemon, tick, status]

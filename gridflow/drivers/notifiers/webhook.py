@@ -1,7 +1,9 @@
 """``webhook`` channel: an HTTP POST per notice over stdlib ``urllib`` (no extra dependency).
 
 Options: ``url`` (used unless the notice's ``address`` is itself an http(s) URL),
-``secret_env`` (environment variable holding the signing secret), ``timeout`` (seconds),
+``secret_env`` (environment variable holding the signing secret), ``timeout`` (seconds: the
+whole attempt — connecting, sending, and the answer to its last byte; a peer trickling its
+answer is cut off when the time is up, not kept alive one slow read at a time),
 ``format`` (``json`` | ``wecom`` | ``dingtalk``), ``proxy`` (``env``: honour ``HTTP(S)_PROXY``;
 ``none``; or a proxy URL).
 
@@ -25,11 +27,14 @@ retry (503 honours ``Retry-After`` too).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -103,6 +108,45 @@ def _cut(text: str, limit: int) -> str:
     return data[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
+_WATCH = threading.local()  # the sockets of the attempt this thread is making
+
+
+def _watched(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+    """``base`` that tells the attempt in progress about each socket it opens, so that the
+    attempt's deadline can cut it."""
+
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets = getattr(_WATCH, "sockets", None)
+            if sockets is not None:
+                sockets.append(self.sock)
+
+    return Watched
+
+
+_WATCHED_HTTP = _watched(http.client.HTTPConnection)
+_WATCHED_HTTPS = _watched(http.client.HTTPSConnection)
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WATCHED_HTTP, req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WATCHED_HTTPS, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def _expire(sockets: list[socket.socket], expired: threading.Event) -> None:
+    """The attempt's time is up: shut its sockets (a blocked read returns at once)."""
+    expired.set()
+    for sock in list(sockets):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a redirected POST would lose its body; surface the 3xx instead
@@ -130,7 +174,7 @@ class WebhookChannel:
             raise GridflowError(f"channel {name!r}: url {url!r} is not an http(s) URL")
         self.name, self.url, self.secret_env = name, url, secret_env
         self.timeout, self.format = float(timeout), format
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirects(), _HTTP(), _HTTPS()]
         if proxy == "none":
             handlers.append(urllib.request.ProxyHandler({}))
         elif proxy != "env":
@@ -191,16 +235,28 @@ class WebhookChannel:
                 url = _dingtalk_signed(url, secret)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         where = f"webhook {self.name!r} {_redacted(url)}"
+        sockets: list[socket.socket] = []
+        expired = threading.Event()
+        watchdog = threading.Timer(self.timeout, _expire, args=(sockets, expired))
+        watchdog.daemon = True
+        _WATCH.sockets = sockets
+        watchdog.start()
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 status, reply = response.status, response.read(65536)
         except urllib.error.HTTPError as exc:
             with exc:
                 raise _classify(exc.code, exc.headers, where) from exc
-        except urllib.error.URLError as exc:
-            raise DeliveryError(f"{where}: {exc.reason}") from exc
-        except (TimeoutError, http.client.HTTPException, OSError) as exc:
-            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        except (urllib.error.URLError, TimeoutError, http.client.HTTPException, OSError) as exc:
+            if expired.is_set():
+                raise DeliveryError(
+                    f"{where}: timed out (no full answer within {self.timeout:g} s)"
+                ) from exc
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise DeliveryError(f"{where}: {type(reason).__name__}: {reason}") from exc
+        finally:
+            watchdog.cancel()
+            _WATCH.sockets = None
         if not 200 <= status <= 299:
             raise _classify(status, Message(), where)
         if self.format != "json":
