@@ -20,7 +20,7 @@ from gridflow.domain.graph_checks import GraphChecker
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.validation import validate_workflow
-from gridflow.domain.yamlsource import parse
+from gridflow.domain.yamlsource import ParseCache, parse
 from gridflow.errors import DefinitionError, Problem
 
 
@@ -28,9 +28,11 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_text(text: str, file: str = "<string>") -> CompiledWorkflow:
+def load_text(
+    text: str, file: str = "<string>", *, cache: ParseCache | None = None
+) -> CompiledWorkflow:
     """Load one workflow from YAML text, or raise ``DefinitionError`` with every problem."""
-    compiled, problems = check_text(text, file)
+    compiled, problems = check_text(text, file, cache=cache)
     if compiled is None or any(p.severity == "error" for p in problems):
         raise DefinitionError(problems)
     return compiled
@@ -41,10 +43,13 @@ def load_file(path: str | Path) -> CompiledWorkflow:
     return load_text(_read(path), str(path))
 
 
-def check_text(text: str, file: str = "<string>") -> tuple[CompiledWorkflow | None, list[Problem]]:
-    """All problems of one file (errors and warnings), and the compiled workflow if clean."""
+def check_text(
+    text: str, file: str = "<string>", *, cache: ParseCache | None = None
+) -> tuple[CompiledWorkflow | None, list[Problem]]:
+    """All problems of one file (errors and warnings), and the compiled workflow if clean.
+    ``cache``: parsed texts kept between processes (see ``yamlsource.ParseCache``)."""
     try:
-        located = parse(text, file)
+        located = parse(text, file, cache=cache)
     except DefinitionError as exc:
         return None, exc.problems
     model, problems, broken, index_map = validate_workflow(located)
@@ -74,7 +79,7 @@ def _read(path: Path) -> str:
 
 # ---- stage 2: schema --------------------------------------------------------------------
 # ---- several files ----------------------------------------------------------------------
-def load_dir(folder: str | Path) -> dict[str, CompiledWorkflow]:
+def load_dir(folder: str | Path, *, cache: ParseCache | None = None) -> dict[str, CompiledWorkflow]:
     """Every ``*.yaml``/``*.yml`` workflow directly in ``folder``; ``DefinitionError`` lists
     every problem of every file (and cross-file ones: duplicate ids, unknown spawn targets)."""
     folder = Path(folder)
@@ -87,10 +92,12 @@ def load_dir(folder: str | Path) -> dict[str, CompiledWorkflow]:
         and p.stem not in ("org", "calendar-overrides")
         and p.is_file()
     )
-    return load_files(files)
+    return load_files(files, cache=cache)
 
 
-def load_files(files: Iterable[str | Path]) -> dict[str, CompiledWorkflow]:
+def load_files(
+    files: Iterable[str | Path], *, cache: ParseCache | None = None
+) -> dict[str, CompiledWorkflow]:
     problems: list[Problem] = []
     loaded: dict[str, CompiledWorkflow] = {}
     warnings: list[Problem] = []
@@ -101,7 +108,7 @@ def load_files(files: Iterable[str | Path]) -> dict[str, CompiledWorkflow]:
         except DefinitionError as exc:
             problems += exc.problems
             continue
-        wf, found = check_text(text, str(path))
+        wf, found = check_text(text, str(path), cache=cache)
         problems += [p for p in found if p.severity == "error"]
         warnings += [p for p in found if p.severity != "error"]
         if wf is None:

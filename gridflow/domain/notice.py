@@ -11,6 +11,7 @@ call ``deliver`` again with the same ``id`` after a crash or a timeout, so every
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,6 +20,33 @@ from typing import Protocol, runtime_checkable
 from gridflow.errors import DeliveryError
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SUBJECT_MAX = 200
+# what a render shared by several recipients prints where each one's id and name go
+PLACEHOLDERS = {"id": "\ue000gf:recipient.id\ue001", "name": "\ue000gf:recipient.name\ue001"}
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    """A rendered notice, ready to become an ``OutboundNotice``."""
+
+    subject: str  # one line, control chars stripped, whitespace collapsed, ≤ 200 chars
+    text: str  # plain-text body, not escaped
+    html: str | None  # body of the .html twin (autoescaped), None when there is no twin
+
+
+def clean_subject(raw: str) -> str:
+    """One line: control/line-separator chars → space, format chars dropped, ≤ 200 chars."""
+    out = []
+    for ch in raw:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Zl", "Zp"):
+            out.append(" ")
+        elif cat not in ("Cf", "Cs"):
+            out.append(ch)
+    subject = " ".join("".join(out).split())
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
+    return subject
 
 
 def new_notice_id() -> str:

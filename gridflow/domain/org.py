@@ -81,6 +81,20 @@ class Directory:
 
     units: dict[str, Unit] = field(default_factory=dict)
     people: dict[str, Actor] = field(default_factory=dict)
+    _by_role: dict[str, set[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def holding(self, role: str) -> set[str]:
+        """Ids of the people holding org role ``role`` anywhere (an index built on first
+        use: a directory does not change once built)."""
+        if self._by_role is None:
+            index: dict[str, set[str]] = {}
+            for person in self.people.values():
+                for grant in person.grants:
+                    index.setdefault(grant.role, set()).add(person.id)
+            self._by_role = index
+        return self._by_role.get(role, set())
 
     @classmethod
     def build(

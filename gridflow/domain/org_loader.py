@@ -29,7 +29,7 @@ from pydantic import ConfigDict, Field
 from gridflow.domain.definition import Label, Strict
 from gridflow.domain.org import UNIT_KINDS, Actor, Channel, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
-from gridflow.domain.yamlsource import parse
+from gridflow.domain.yamlsource import ParseCache, parse
 from gridflow.errors import DefinitionError, Problem
 
 
@@ -75,11 +75,12 @@ class OrgDef(Strict):
     people: list[PersonDef] = []
 
 
-def load_org_text(text: str, file: str = "<org>") -> Directory:
-    """Parse and check an org file; ``DefinitionError`` lists every problem."""
+def load_org_text(text: str, file: str = "<org>", *, cache: ParseCache | None = None) -> Directory:
+    """Parse and check an org file; ``DefinitionError`` lists every problem. ``cache``:
+    parsed texts kept between processes (see ``yamlsource.ParseCache``)."""
     from gridflow.domain.validation import validate_model
 
-    located = parse(text, file)
+    located = parse(text, file, cache=cache)
     model, problems = validate_model(located, OrgDef)
     if model is None:
         raise DefinitionError(problems)

@@ -47,10 +47,15 @@ def assignees(wf: CompiledWorkflow, case: CaseView, directory: Directory) -> lis
 
 
 def _role_holders(roles: set[str], wf, case, directory) -> list[Actor]:
+    """People holding one of the workflow ``roles`` for ``case``, in directory order (only
+    those holding the org roles behind them are looked at)."""
+    specs = wf.definition.roles
+    org_roles = {(specs[r].org_role if r in specs else None) or r for r in roles}
+    candidates = set().union(*(directory.holding(o) for o in org_roles)) if org_roles else set()
     return [
         p
         for p in directory.people.values()
-        if any(wf.grant_as(r, case, p, directory) for r in roles)
+        if p.id in candidates and any(wf.grant_as(r, case, p, directory) for r in roles)
     ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import yaml
 
@@ -85,8 +86,32 @@ class _Stop(Exception):
         self.mark, self.message = mark, message
 
 
-def parse(text: str, file: str = "<string>", *, max_bytes: int = MAX_BYTES) -> Located:
-    """Parse one YAML document safely. Raises ``DefinitionError`` with a located problem."""
+class ParseCache(Protocol):
+    """Parsed documents kept by their text (a driver's: on disk, across processes). ``get``
+    returns what ``put`` was given for the same text, as a new ``Located`` named ``file``,
+    or None; it never raises."""
+
+    def get(self, text: str, file: str) -> Located | None: ...
+
+    def put(self, text: str, located: Located) -> None: ...
+
+
+def parse(
+    text: str,
+    file: str = "<string>",
+    *,
+    max_bytes: int = MAX_BYTES,
+    cache: ParseCache | None = None,
+) -> Located:
+    """Parse one YAML document safely. Raises ``DefinitionError`` with a located problem.
+    With ``cache``, a text parsed before (and clean) is not parsed again."""
+    if cache is not None:
+        hit = cache.get(text, file)
+        if hit is not None:
+            return hit
+        located = parse(text, file, max_bytes=max_bytes)
+        cache.put(text, located)
+        return located
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise DefinitionError([Problem(file, 1, 1, "", f"file is {size} bytes; limit {max_bytes}")])

@@ -77,7 +77,19 @@ class Settings:
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     daemon: dict[str, Any] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache_dir: str | None = None  # parsed files kept by their text; "none": no cache
     source: str | None = None  # the file these came from, if any
+
+    def parse_cache(self) -> Path | None:
+        """Where parsed workflow and org files are kept (``cache_dir``,
+        ``GRIDFLOW_CACHE_DIR``; default ``~/.cache/gridflow``), or None when switched off."""
+        if self.cache_dir and self.cache_dir.lower() == "none":
+            return None
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        from gridflow.service.parse_cache import default_folder
+
+        return default_folder()
 
     def workflows_dir(self) -> Path:
         """Explicit setting, else ``./workflows`` when it exists, else the built-ins."""
@@ -104,7 +116,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     elif path:
         raise GridflowError(f"config file {candidate} does not exist")
     cal = raw.pop("calendar", {}) or {}
-    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels"}
+    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels", "cache_dir"}
     unknown = set(raw) - known
     if unknown:
         from gridflow.domain.suggest import did_you_mean
@@ -120,6 +132,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     settings.database_url = env.get("GRIDFLOW_DATABASE_URL", settings.database_url)
     settings.workflows = env.get("GRIDFLOW_WORKFLOWS", settings.workflows)
     settings.base_url = env.get("GRIDFLOW_BASE_URL", settings.base_url)
+    settings.cache_dir = env.get("GRIDFLOW_CACHE_DIR", settings.cache_dir)
     settings.calendar.timezone = env.get("GRIDFLOW_TIMEZONE", settings.calendar.timezone)
     settings.calendar.overrides = env.get(
         "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +47,7 @@ from gridflow.service.views import (
     view_of,
 )
 from gridflow.storage.records import CaseRecord
-from gridflow.storage.store import Tx
+from gridflow.storage.store import Store, Tx
 
 RETRIES = 20  # a case that keeps changing under an event (PostgreSQL) is re-checked this often
 
@@ -264,6 +265,7 @@ class CaseWriter:
         ``Conflict`` with ``expected_version``, else the event is re-checked on the newer
         case (and may then be refused on its merits)."""
         store = self.rt.store
+        self._before_writing(case_id)
         for _attempt in range(RETRIES):
             try:
                 with store.write() as tx:
@@ -289,6 +291,19 @@ class CaseWriter:
                 if expected_version is not None:
                     raise Conflict(case_id, expected_version, expected_version + 1) from None
         raise GridflowError(f"case {case_id} kept changing; gave up after {RETRIES} tries")
+
+    def _before_writing(self, case_id: int) -> None:
+        """Read the workflow files now, outside the event's transaction, when the case's
+        workflow may start cases of others (their current revisions are stored on first
+        read, which is a write of its own)."""
+        if self.defs.loaded:
+            return
+        with self.rt.store.read() as tx:
+            row = self.rt.store.cases.load(tx, case_id)
+        if row is not None:
+            wf = self.defs.workflow(row.workflow_id, row.revision)
+            if any(t.spec.spawn is not None for t in wf.transitions):
+                self.defs.load()
 
     def fire_in(
         self,
@@ -516,30 +531,76 @@ class CaseWriter:
         comment: str,
         now: datetime,
         late_by: float | None = None,
+        later: BatchWrites | None = None,
     ) -> CaseRecord:
         """A system note in a case's history (no state change; still a new version).
-        Returns the case as the note leaves it."""
+        Returns the case as the note leaves it. With ``later`` the writes are kept there
+        for one statement each at the end of a batch (see :class:`BatchWrites`)."""
         seq = row.version + 1
         cases = self.rt.store.cases
         values = {"version": seq, "updated_at": now}
-        if not cases.update(tx, row.id, row.version, values):
-            raise CaseMoved(row.id)
-        cases.append_step(
-            tx,
-            dict(
-                case_id=row.id,
-                seq=seq,
-                trigger=trigger,
-                from_state=row.state,
-                to_state=row.state,
-                actor=SYSTEM.id,
-                comment=comment,
-                at=now,
-                late_by=late_by,
-                **step_columns(row.workflow_id, row.unit, facets_of(row)),
-            ),
+        step = dict(
+            case_id=row.id,
+            seq=seq,
+            trigger=trigger,
+            from_state=row.state,
+            to_state=row.state,
+            actor=SYSTEM.id,
+            comment=comment,
+            at=now,
+            late_by=late_by,
+            **step_columns(row.workflow_id, row.unit, facets_of(row)),
         )
+        if later is not None:
+            later.bump(row.id, row.version, seq, now)
+            later.steps.append(step)
+        else:
+            if not cases.update(tx, row.id, row.version, values):
+                raise CaseMoved(row.id)
+            cases.append_step(tx, step)
         return cases.as_updated(row, values)
+
+
+@dataclass
+class BatchWrites:
+    """Writes of a timer batch kept for its end, one statement each: the system notes'
+    case version bumps (case → (version in the database, version now, when)) and history
+    rows, and the timers acted on (case → timer ids). Before anything else writes a case
+    (a timed transition), :meth:`flush_case` writes what is kept of it."""
+
+    at: datetime
+    bumps: dict[int, tuple[int, int, datetime]] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    done: dict[int, list[int]] = field(default_factory=dict)
+
+    def bump(self, case_id: int, version: int, to: int, at: datetime) -> None:
+        first = self.bumps.get(case_id, (version, to, at))[0]
+        self.bumps[case_id] = (first, to, at)
+
+    def timer_done(self, case_id: int, timer_id: int) -> None:
+        self.done.setdefault(case_id, []).append(timer_id)
+
+    def flush_case(self, tx: Tx, store: Store, case_id: int) -> None:
+        """Write the kept bump and timer marks of ``case_id`` now."""
+        pending = self.bumps.pop(case_id, None)
+        if pending is not None and not store.cases.bump_versions(tx, [(case_id, *pending)]):
+            raise CaseMoved(case_id)
+        done = self.done.pop(case_id, [])
+        if done and store.timers.mark_many_done(tx, done, self.at) not in (len(done), -1):
+            raise CaseMoved(case_id)
+
+    def flush(self, tx: Tx, store: Store) -> None:
+        """Write everything kept (a batch's end)."""
+        bumps = [(i, old, new, at) for i, (old, new, at) in self.bumps.items()]
+        if bumps and store.cases.bump_versions(tx, bumps) not in (len(bumps), -1):
+            raise CaseMoved(None)
+        done = [i for ids in self.done.values() for i in ids]
+        if done and store.timers.mark_many_done(tx, done, self.at) not in (len(done), -1):
+            raise CaseMoved(None)
+        store.cases.append_steps(tx, self.steps)
+        self.bumps.clear()
+        self.steps.clear()
+        self.done.clear()
 
 
 def origin_columns(origin: Origin | None) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from gridflow.domain.loader import content_hash, load_dir, load_files, load_text
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.domain.org import Directory
-from gridflow.domain.org_loader import load_org_file, load_org_text
+from gridflow.domain.org_loader import load_org_text
+from gridflow.domain.yamlsource import ParseCache
 from gridflow.errors import NotFound
 from gridflow.service.runtime import Runtime
 
@@ -38,13 +39,31 @@ def workflow_dir(workflows: WorkflowSource) -> Path:
 class Definitions:
     """Workflows by id (current revision) and by (id, revision); the directory in force."""
 
-    def __init__(self, rt: Runtime, workflows: WorkflowSource, directory: Directory | None):
-        self.rt = rt
+    def __init__(
+        self,
+        rt: Runtime,
+        workflows: WorkflowSource,
+        directory: Directory | None,
+        cache: ParseCache | None = None,
+    ):
+        self.rt, self.cache = rt, cache
         self.source = workflows
         self._explicit_directory = directory
         self._directory = directory
         self._revisions: dict[tuple[str, int], CompiledWorkflow] = {}
-        self.current: dict[str, CompiledWorkflow] = {}
+        self._current: dict[str, CompiledWorkflow] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the workflow files have been read (they are on first need)."""
+        return self._current is not None
+
+    @property
+    def current(self) -> dict[str, CompiledWorkflow]:
+        """The workflows in force, by id (their files read and stored on first use)."""
+        if self._current is None:
+            return self.load()
+        return self._current
 
     # ---- workflows -----------------------------------------------------------------------
     def load(self, workflows: WorkflowSource = None) -> dict[str, CompiledWorkflow]:
@@ -52,11 +71,16 @@ class Definitions:
         ``DefinitionError`` and keeps the old set on error."""
         src = workflows if workflows is not None else self.source
         if src is None:
-            loaded = load_dir(BUILTIN_WORKFLOWS)
+            loaded = load_dir(BUILTIN_WORKFLOWS, cache=self.cache)
         elif isinstance(src, (str, Path)):
-            loaded = load_dir(src) if Path(src).is_dir() else load_files([src])
+            path = Path(src)
+            loaded = (
+                load_dir(path, cache=self.cache)
+                if path.is_dir()
+                else load_files([path], cache=self.cache)
+            )
         else:
-            loaded = load_files(src)
+            loaded = load_files(src, cache=self.cache)
         store, now = self.rt.store, self.rt.now()
         with store.write() as tx:
             for wf in loaded.values():
@@ -73,7 +97,7 @@ class Definitions:
         for wf in loaded.values():
             assert wf.revision is not None
             self._revisions[(wf.id, wf.revision)] = wf
-        self.current = loaded
+        self._current = loaded
         return loaded
 
     def workflow(self, workflow_id: str, revision: int | None = None) -> CompiledWorkflow:
@@ -88,7 +112,7 @@ class Definitions:
                 row = self.rt.store.definitions.revision(tx, workflow_id, revision)
             if row is None:
                 raise NotFound("workflow revision", f"{workflow_id}@{revision}")
-            wf = load_text(row.source, row.file)
+            wf = load_text(row.source, row.file, cache=self.cache)
             wf.revision = revision
             self._revisions[key] = wf
         return self._revisions[key]
@@ -104,15 +128,16 @@ class Definitions:
         with self.rt.store.read() as tx:
             row = self.rt.store.definitions.latest_org(tx)
         if row is not None:
-            return load_org_text(row.source, row.file)
+            return load_org_text(row.source, row.file, cache=self.cache)
         if BUILTIN_ORG.is_file():
-            return load_org_file(BUILTIN_ORG)
+            text = BUILTIN_ORG.read_text(encoding="utf-8")
+            return load_org_text(text, str(BUILTIN_ORG), cache=self.cache)
         return Directory()
 
     def load_org(self, path: str | Path) -> Directory:
         """Validate an org file and store it as the directory in force."""
         text = Path(path).read_text(encoding="utf-8")
-        directory = load_org_text(text, str(path))
+        directory = load_org_text(text, str(path), cache=self.cache)
         with self.rt.store.write() as tx:
             self.rt.store.definitions.save_org(
                 tx, content_hash(text), text, str(path), self.rt.now()

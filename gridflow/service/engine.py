@@ -22,14 +22,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridflow.domain.calendar import BusinessCalendar
 from gridflow.domain.cases import Case, Origin, Step
 from gridflow.domain.machine import CaseView, CompiledWorkflow
-from gridflow.domain.notice import Channel
+from gridflow.domain.notice import Channel, RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor, Directory
-from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer
 from gridflow.errors import NotFound, RoleRefused
 from gridflow.service.cases import CaseWriter
 from gridflow.service.definitions import (
@@ -42,11 +41,15 @@ from gridflow.service.definitions import (
 from gridflow.service.kpi import Reports
 from gridflow.service.notices import NoticeService
 from gridflow.service.outbox import Dispatcher, OutboxAdmin
+from gridflow.service.parse_cache import DiskParseCache
 from gridflow.service.queries import CaseReader
 from gridflow.service.runtime import Runtime
 from gridflow.service.status import status
 from gridflow.service.timers import TickResult, TimerService
 from gridflow.storage.store import Store
+
+if TYPE_CHECKING:
+    from gridflow.domain.templates.renderer import TemplateRenderer
 
 __all__ = ["BUILTIN_ORG", "BUILTIN_WORKFLOWS", "Engine", "TickResult"]
 
@@ -59,6 +62,9 @@ class Engine:
     seconds). ``directory``: an org ``Directory``; default: the one stored by ``gridflow org
     load``, else the built-in sample (Fenglin Street). ``templates``: extra folders with a
     ``templates/`` tree, searched before the workflows' own folder and the built-ins.
+    ``lazy``: read the workflow files only when a case needs the current definitions (a
+    command that reads cases on stored revisions never parses them). ``parse_cache``: a
+    folder keeping parsed workflow and org files by their text (see ``parse_cache``).
     """
 
     def __init__(
@@ -73,6 +79,8 @@ class Engine:
         base_url: str = "http://localhost/cases",
         default_channel: str = "console",
         create_schema: bool = True,
+        lazy: bool = False,
+        parse_cache: str | Path | None = None,
     ):
         store = Store(database_url)
         if create_schema:
@@ -85,8 +93,10 @@ class Engine:
             base_url=base_url,
             default_channel=default_channel,
         )
-        self.definitions = Definitions(self.rt, workflows, directory)
-        self.definitions.load()
+        cache = DiskParseCache(Path(parse_cache)) if parse_cache is not None else None
+        self.definitions = Definitions(self.rt, workflows, directory, cache)
+        if not lazy:  # a broken file is refused now, not at the first case
+            self.definitions.load()
         roots = [Path(p) for p in templates] if templates else []
         self.notices = NoticeService(
             self.rt, self.definitions, [*roots, workflow_dir(workflows), BUILTIN_WORKFLOWS]

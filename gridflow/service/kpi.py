@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gridflow.service.runtime import Runtime
-from gridflow.storage.kpi import KpiQueries
+
+if TYPE_CHECKING:
+    from gridflow.storage.kpi import KpiQueries
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -18,13 +18,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridflow.domain import recipients, sla
 from gridflow.domain.fields import defaults
 from gridflow.domain.machine import CaseView, CompiledWorkflow, local_time
+from gridflow.domain.notice import RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor
-from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer
 from gridflow.service.definitions import Definitions
 from gridflow.service.rendering import (
     NoticeRenderer,
@@ -36,6 +36,9 @@ from gridflow.service.runtime import Runtime
 from gridflow.service.views import clock_of, sla_context, title_of
 from gridflow.storage.records import CaseRecord, NoticeRecord
 from gridflow.storage.store import Tx
+
+if TYPE_CHECKING:
+    from gridflow.domain.templates.renderer import TemplateRenderer
 
 
 @dataclass
@@ -69,6 +72,8 @@ class NoticeService:
     def rendering(self) -> NoticeRenderer:
         """Rendering at delivery (templates compiled once, on first use)."""
         if self._rendering is None:
+            from gridflow.domain.templates.renderer import TemplateRenderer
+
             self._rendering = NoticeRenderer(TemplateRenderer(self._roots), self._roots)
         return self._rendering
 
@@ -137,7 +142,7 @@ class NoticeService:
         each with the context of the recipient's language (built once per language)."""
         names = tuple(to)
         people = self._recipients(wf, view, names, actor, creator, memo)
-        contexts: dict[str, Any] = {}
+        contexts: dict[str, str] = {}
         rows = []
         for person in people:
             lang = person.lang

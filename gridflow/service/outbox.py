@@ -33,8 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gridflow.domain.notice import Channel, OutboundNotice, flush
-from gridflow.domain.templates.renderer import RenderedNotice
+from gridflow.domain.notice import Channel, OutboundNotice, RenderedNotice, flush
 from gridflow.errors import DeliveryError, GridflowError, NotFound
 from gridflow.service.rendering import RenderFailure
 from gridflow.service.runtime import Runtime

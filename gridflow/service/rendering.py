@@ -17,39 +17,48 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 
 from gridflow.domain.machine import local_time
-from gridflow.domain.templates.renderer import RenderedNotice, TemplateRenderer, clean_subject
-from gridflow.domain.templates.sharing import PLACEHOLDERS
+from gridflow.domain.notice import PLACEHOLDERS, RenderedNotice, clean_subject
 from gridflow.errors import GridflowError
 from gridflow.storage.records import NoticeRecord
+
+if TYPE_CHECKING:  # the sandbox and Jinja are imported only when something is rendered
+    from gridflow.domain.templates.renderer import TemplateRenderer
 
 _TIME = "$t"  # tag of an encoded time: {"$t": "2026-03-09T17:30:00+08:00"}
 
 
-def encode_context(value: Any) -> Any:
-    """``value`` as JSON-ready data: datetimes tagged (``{"$t": iso}``), tuples as lists."""
+def _tag(value: Any) -> Any:
     if isinstance(value, datetime):
         return {_TIME: value.isoformat()}
-    if isinstance(value, Mapping):
-        return {str(k): encode_context(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode_context(v) for v in value]
-    return value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    raise TypeError(f"{type(value).__name__} cannot be kept in a notice's context")
 
 
-def decode_context(value: Any, tz: tzinfo) -> Any:
+# compact, non-ASCII kept, times tagged (the C encoder calls ``_tag`` only for them)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_tag)
+
+
+def encode_context(value: Mapping[str, Any]) -> str:
+    """A notice's context as JSON text: times tagged ``{"$t": iso}`` (no key of a context
+    starts with ``$``: field names are lower_snake_case), tuples as lists."""
+    return _ENCODER.encode(value)
+
+
+def decode_context(text: str, tz: tzinfo) -> Any:
     """The inverse of :func:`encode_context`; times come back as local times in ``tz``."""
-    if isinstance(value, dict):
-        if len(value) == 1 and _TIME in value:
-            return local_time(datetime.fromisoformat(value[_TIME]), tz)
-        return {k: decode_context(v, tz) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_context(v, tz) for v in value]
-    return value
+
+    def hook(obj: dict[str, Any]) -> Any:
+        if len(obj) == 1 and _TIME in obj:
+            return local_time(datetime.fromisoformat(obj[_TIME]), tz)
+        return obj
+
+    return json.loads(text, object_hook=hook)
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,10 @@ class NoticeRenderer:
             if row.context is None:
                 out[row.id] = RenderedNotice(row.subject, row.text, row.html)
                 continue
-            key = (row.workflow_id or "", row.notice, row.lang, json.dumps(row.context))
+            key = (row.workflow_id or "", row.notice, row.lang, row.context)
             groups.setdefault(key, []).append(row)
-        for (workflow, notice, lang, _ctx), members in groups.items():
-            context = decode_context(members[0].context, tz)
+        for (workflow, notice, lang, text), members in groups.items():
+            context = decode_context(text, tz)
             shared: RenderedNotice | RenderFailure | None = None
             if self._shares(workflow, notice, lang):
                 shared = self._one(workflow, notice, lang, context, None)

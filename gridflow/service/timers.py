@@ -17,7 +17,7 @@ from gridflow.domain import sla
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.domain.org import SYSTEM
 from gridflow.errors import CaseMoved, GridflowError, Refused
-from gridflow.service.cases import RETRIES, CaseWriter
+from gridflow.service.cases import RETRIES, BatchWrites, CaseWriter
 from gridflow.service.definitions import Definitions
 from gridflow.service.notices import Deferred, NoticeService
 from gridflow.service.runtime import Runtime
@@ -41,6 +41,10 @@ def batches(limit: int | None, batch: int, taken: int) -> int:
     """How many rows the next claim of a pass may take: ``batch``, or what is left of
     ``limit`` after ``taken`` (0: the pass is done). Timers and notices both use it."""
     return batch if limit is None else max(0, min(batch, limit - taken))
+
+
+class _ActionFailed(Exception):
+    """Internal: an action failed on a batch's fast way; the batch is done again carefully."""
 
 
 class TimerService:
@@ -69,34 +73,68 @@ class TimerService:
         return result
 
     def _batch(self, now: datetime, size: int, result: TickResult) -> int:
-        """One transaction over up to ``size`` cases; how many cases it took."""
-        store = self.rt.store
+        """One transaction over up to ``size`` cases; how many cases it took. The fast way
+        keeps the writes for the end of the batch (one statement each); when an action
+        fails, the batch is rolled back and done again the careful way — a savepoint per
+        timer, the failure recorded on its case, the rest committed."""
+        careful = False
         for _attempt in range(RETRIES):
             part = TickResult()
             try:
-                with store.write() as tx, self.notices.deferred(tx) as owed:
-                    case_ids = store.timers.claim_cases(tx, now=now, batch=size)
-                    if not case_ids:
-                        return 0
-                    loaded = store.cases.load_many(tx, case_ids)
-                    due = store.timers.due_of_cases(tx, case_ids, now)
-                    for case_id in case_ids:
-                        row = loaded.get(case_id)
-                        for timer in due.get(case_id, []):
-                            part.claimed += 1
-                            row = self._one(tx, owed, timer, row, now, part)
-                    store.outbox.insert(tx, owed.rows)
-                result.claimed += part.claimed
-                result.fired += part.fired
-                result.late += part.late
-                result.skipped += part.skipped
-                result.errors += part.errors
-                return len(case_ids)
+                taken = self._run(now, size, part, careful)
+            except _ActionFailed:
+                careful = True
+                continue
             except CaseMoved:  # a case changed under us (PostgreSQL): the batch again
                 continue
+            result.claimed += part.claimed
+            result.fired += part.fired
+            result.late += part.late
+            result.skipped += part.skipped
+            result.errors += part.errors
+            return taken
         raise GridflowError(f"timer batch kept conflicting; gave up after {RETRIES} tries")
 
-    def _one(
+    def _run(self, now: datetime, size: int, part: TickResult, careful: bool) -> int:
+        store = self.rt.store
+        with store.write() as tx, self.notices.deferred(tx) as owed:
+            case_ids = store.timers.claim_cases(tx, now=now, batch=size)
+            if not case_ids:
+                return 0
+            loaded = store.cases.load_many(tx, case_ids)
+            due = store.timers.due_of_cases(tx, case_ids, now)
+            later = None if careful else BatchWrites(now)
+            for case_id in case_ids:
+                row, moved = loaded.get(case_id), False
+                for timer in due.get(case_id, []):
+                    part.claimed += 1
+                    if later is None:
+                        row = self._careful(tx, owed, timer, row, now, part)
+                        continue
+                    if moved:  # a transition earlier in the batch may have cancelled it
+                        if not store.timers.mark_done(tx, timer.id, now):
+                            part.skipped += 1
+                            continue
+                    else:
+                        later.timer_done(case_id, timer.id)
+                    late = (now - timer.due_at).total_seconds()
+                    try:
+                        row, fired = self._timer_action(
+                            tx, timer, row, now, late if late > 60 else None, later
+                        )
+                    except CaseMoved:
+                        raise
+                    except GridflowError as exc:
+                        raise _ActionFailed from exc
+                    moved = moved or fired
+                    part.fired += 1
+                    part.late += late > 60
+            if later is not None:
+                later.flush(tx, store)
+            store.outbox.insert(tx, owed.rows)
+        return len(case_ids)
+
+    def _careful(
         self,
         tx: Tx,
         owed: Deferred,
@@ -105,7 +143,8 @@ class TimerService:
         now: datetime,
         result: TickResult,
     ) -> CaseRecord | None:
-        """Mark ``timer`` done and act on it in a savepoint; the case as it is after."""
+        """Mark ``timer`` done and act on it in a savepoint; a failure is recorded on the
+        case (not retried forever). The case as it is after."""
         mark = owed.mark()
         try:
             with tx.begin_nested():
@@ -113,7 +152,7 @@ class TimerService:
                     result.skipped += 1  # cancelled by the action of an earlier rung
                     return row
                 late = (now - timer.due_at).total_seconds()
-                row = self._timer_action(tx, timer, row, now, late if late > 60 else None)
+                row, _fired = self._timer_action(tx, timer, row, now, late if late > 60 else None)
                 result.fired += 1
                 result.late += late > 60
                 return row
@@ -136,11 +175,14 @@ class TimerService:
         row: CaseRecord | None,
         now: datetime,
         late_by: float | None,
-    ) -> CaseRecord | None:
+        later: BatchWrites | None = None,
+    ) -> tuple[CaseRecord | None, bool]:
         """What the rung says: notify, escalate (a notice and a note), fire a transition,
-        or just note it. Returns the case as the action leaves it."""
+        or just note it. Returns the case as the action leaves it, and whether a transition
+        was fired (it may have cancelled the case's other timers). ``later``: notes are kept
+        there; what is kept of the case is written before a transition."""
         if row is None or row.closed_at is not None:
-            return row
+            return row, False
         cases = self.rt.store.cases
         wf = self.defs.workflow(row.workflow_id, row.revision)
         view = view_of(row)
@@ -183,10 +225,11 @@ class TimerService:
                 tx, wf, view, to, "escalation", SYSTEM, row.created_by, event, now, None, extra
             )
             where = f"{target.name} ({target.id})" if target else "nobody (no such unit above)"
-            row = self.writer.note(
-                tx, row, "sla:escalate", f"{timer.name}: escalated to {where}", now, late_by
-            )
+            note = f"{timer.name}: escalated to {where}"
+            row = self.writer.note(tx, row, "sla:escalate", note, now, late_by, later)
         if action.get("fire"):
+            if later is not None:
+                later.flush_case(tx, self.rt.store, row.id)
             try:
                 fired = self.writer.fire_in(
                     tx,
@@ -201,13 +244,15 @@ class TimerService:
                     loaded=row,
                 )
             except Refused as exc:
-                return self.writer.note(tx, row, f"note:{action['fire']}", str(exc), now, late_by)
-            return fired if fired is not None else cases.load(tx, row.id)
+                note = str(exc)
+                return self.writer.note(
+                    tx, row, f"note:{action['fire']}", note, now, late_by, later
+                ), False
+            return (fired if fired is not None else cases.load(tx, row.id)), True
         if not action.get("escalate"):
-            return self.writer.note(
-                tx, row, f"sla:{timer.name}", action.get("label") or timer.kind, now, late_by
-            )
-        return row
+            label = action.get("label") or timer.kind
+            row = self.writer.note(tx, row, f"sla:{timer.name}", label, now, late_by, later)
+        return row, False
 
     # ---- provisional deadlines -----------------------------------------------------------
     def recompute_provisional(self) -> tuple[int, int]:

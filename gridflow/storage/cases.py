@@ -9,15 +9,16 @@ SQLAlchemy deriving its cache key, cost more than running it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 from gridflow.storage.jsoncodec import json_dumps
 from gridflow.storage.records import CaseRecord, OriginRecord, StepRecord
+from gridflow.storage.types import UTCDateTime
 
 _C = t.case_t
 _H = t.history_t
@@ -35,7 +36,7 @@ HISTORY = sa.select(_H).where(_H.c.case_id == sa.bindparam("b_id")).order_by(_H.
 # how a value of each case column comes back from the database (see CaseStore.as_updated)
 _KINDS: dict[str, Any] = {
     c.name: "time"
-    if isinstance(c.type, t.UTCDateTime)
+    if isinstance(c.type, UTCDateTime)
     else "json"
     if isinstance(c.type, sa.JSON)
     else bool
@@ -132,6 +133,24 @@ class CaseStore:
         if origin is not None:
             key = {"case_id": values["case_id"], "seq": values["seq"]}
             tx.execute(INSERT_ORIGIN, {**origin, **key})
+
+    def append_steps(self, tx: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """History rows of system steps (no origin), in one statement."""
+        if rows:
+            tx.execute(INSERT_HISTORY, [dict(r) for r in rows])
+
+    def bump_versions(
+        self, tx: sa.Connection, bumps: Sequence[tuple[int, int, int, datetime]]
+    ) -> int:
+        """(case id, version it is at, version it goes to, when) each, in one statement;
+        how many cases were still at their version (all of them, unless one moved on)."""
+        if not bumps:
+            return 0
+        params = [
+            {"b_id": i, "b_version": old, "version": new, "updated_at": at}
+            for i, old, new, at in bumps
+        ]
+        return int(tx.execute(UPDATE, params).rowcount)
 
     def origins(self, tx: sa.Connection, case_id: int) -> dict[int, OriginRecord]:
         """Where each step of the case came from, by seq (system steps have none)."""

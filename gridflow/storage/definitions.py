@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 from gridflow.storage.records import DefinitionRecord, OrgRecord
 
 _DEF = t.definition_t

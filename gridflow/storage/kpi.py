@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from gridflow.domain.period import Period
 from gridflow.domain.scope import CaseSet, Scope
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 
 _C = t.case_t.c
 _H = t.history_t.c

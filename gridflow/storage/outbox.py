@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 from gridflow.storage.claims import Queue
 from gridflow.storage.records import EndpointRecord, NoticeRecord
+from gridflow.storage.types import UTCDateTime
 
 _O = t.outbox_t
 _E = t.endpoint_t
@@ -33,7 +34,7 @@ FINISH = (
         last_error=sa.bindparam("b_error"),
         sent_at=sa.bindparam("b_sent_at"),
         next_attempt_at=sa.func.coalesce(
-            sa.bindparam("b_next", type_=t.UTCDateTime()), _O.c.next_attempt_at
+            sa.bindparam("b_next", type_=UTCDateTime()), _O.c.next_attempt_at
         ),
         subject=sa.func.coalesce(sa.bindparam("b_subject", type_=sa.String()), _O.c.subject),
         text=sa.func.coalesce(sa.bindparam("b_text", type_=sa.Text()), _O.c.text),

@@ -124,7 +124,7 @@ class NoticeRecord:
     subject: str
     text: str
     html: str | None
-    context: dict[str, Any] | None
+    context: str | None
     status: str
     attempts: int
     next_attempt_at: datetime

@@ -23,21 +23,22 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import SQLModel
 
 from gridflow.errors import GridflowError
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
 from gridflow.storage.heartbeat import HeartbeatStore
 from gridflow.storage.jsoncodec import json_dumps
-from gridflow.storage.kpi import KpiQueries
 from gridflow.storage.outbox import OutboxStore
 from gridflow.storage.timers import TimerStore
+
+if TYPE_CHECKING:
+    from gridflow.storage.kpi import KpiQueries
 
 Tx = sa.Connection
 """A transaction: what ``Store.write()``/``read()`` hand out and every statement takes."""
@@ -128,7 +129,10 @@ class Store:
         self.definitions = DefinitionStore(self._take_turns)
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
-        """The report's statements, bound to ``tx``."""
+        """The report's statements, bound to ``tx`` (imported on first use: most commands
+        report nothing)."""
+        from gridflow.storage.kpi import KpiQueries
+
         return KpiQueries(tx, self.dialect)
 
     # ---- transactions ---------------------------------------------------------------
@@ -211,11 +215,14 @@ class Store:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def create_schema(self) -> None:
-        """Create missing tables (idempotent) and check the schema version."""
+        """Create missing tables (idempotent) and check the schema version. A database
+        already at this version costs one read (every CLI command opens the store)."""
+        if self.schema_version() == str(t.SCHEMA_VERSION):
+            return
         try:
             with self.write() as conn:
                 self._take_turns(conn)  # no two processes race to CREATE the same table
-                SQLModel.metadata.create_all(
+                t.metadata.create_all(
                     conn,
                     tables=[
                         t.meta_t,
@@ -253,6 +260,16 @@ class Store:
                     f"uses {t.SCHEMA_VERSION}"
                 )
 
+    def schema_version(self) -> str | None:
+        """The database's schema version, or None when it has none (a new database)."""
+        try:
+            with self.read() as conn:
+                return conn.execute(
+                    sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
+                ).scalar()
+        except sa.exc.DBAPIError:  # no gf_meta yet (or no database): create_schema says why
+            return None
+
     def _upgrade_1_to_2(self, conn) -> None:
         """Schema 1 → 2: the facet columns and the report indexes. The history rows get
         their case's workflow and unit here; the facet values need the workflows' ``facets``,
@@ -281,7 +298,7 @@ class Store:
         are sent as they are); ``gf_step_origin`` is a new table (created with the rest)."""
         stamp = "DATETIME" if self.is_sqlite else "TIMESTAMP WITH TIME ZONE"
         for table, columns in (
-            ("gf_outbox", (("recipient_name", "VARCHAR"), ("context", "JSON"))),
+            ("gf_outbox", (("recipient_name", "VARCHAR"), ("context", "TEXT"))),
             ("gf_daemon", (("timers_at", stamp), ("delivery_at", stamp))),
         ):
             have = {c["name"] for c in sa.inspect(conn).get_columns(table)}

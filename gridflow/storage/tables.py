@@ -1,8 +1,11 @@
-"""The database tables, declared with SQLModel (storage ring).
+"""The database tables, declared with SQLModel: the definition (storage ring).
 
-SQLModel classes define the tables; the hot path (fire, tick, outbox) runs SQLAlchemy Core
-statements over ``Model.__table__`` rather than ORM sessions (the ORM's own Python is ~95%
-of a persisted event's cost). All times are stored as UTC.
+SQLModel classes define the tables. The statements are SQLAlchemy Core (the ORM's own Python
+is ~95% of a persisted event's cost), over :mod:`gridflow.storage.schema` — the same tables
+as plain Core ``Table`` objects, generated from these classes (``python -m
+gridflow.storage.generate``; a test checks that it is current and compiles to the same DDL
+on SQLite and PostgreSQL), so that a command need not import SQLModel, pydantic's model
+machinery and the ORM to run (a third of a short command's time). All times are UTC.
 """
 
 from __future__ import annotations
@@ -13,28 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from gridflow.storage.types import UTCDateTime
+
 SCHEMA_VERSION = 3  # 2: case facets on cases and history, report indexes; 3: notices owed
 # (outbox context, recipient_name) and step origins (gf_step_origin)
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _time(**kw: Any) -> Any:
@@ -203,7 +188,8 @@ class OutboxRow(SQLModel, table=True):
     subject: str = ""
     text: str = Field(default="", sa_type=sa.Text)
     html: str | None = Field(default=None, sa_type=sa.Text)
-    context: dict | None = _json()  # what the template sees but the recipient (None: rendered)
+    # what the template sees but the recipient, as JSON text (None: written rendered)
+    context: str | None = Field(default=None, sa_type=sa.Text)
     status: str = "pending"  # pending | sent | dead
     attempts: int = 0
     next_attempt_at: datetime = _time()

@@ -7,13 +7,13 @@ each done in the same transaction that acts on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from gridflow.storage import tables as t
+from gridflow.storage import schema as t
 from gridflow.storage.claims import Queue
 from gridflow.storage.records import TimerRecord
 
@@ -120,6 +120,12 @@ class TimerStore:
         locked; the caller holds the case row's lock first, the same order everywhere)."""
         q = DUE_OF_CASE if self._is_sqlite else DUE_OF_CASE_LOCKED
         return [TimerRecord(*r) for r in tx.execute(q, {"b_case_id": case_id, "b_due": due})]
+
+    def mark_many_done(self, tx: sa.Connection, timer_ids: Sequence[int], at: datetime) -> int:
+        """Pending → done for each of ``timer_ids`` (one statement); how many were pending."""
+        if not timer_ids:
+            return 0
+        return int(tx.execute(DONE, [{"b_id": i, "b_at": at} for i in timer_ids]).rowcount)
 
     def pending_of_case(self, tx: sa.Connection, case_id: int) -> list[TimerRecord]:
         """The case's pending timers (by the case_id index)."""

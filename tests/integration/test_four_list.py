@@ -188,7 +188,7 @@ def share_builtin_workflows(monkeypatch) -> None:
     import gridflow.service.definitions as definitions_mod
 
     monkeypatch.setattr(
-        definitions_mod, "load_dir", lambda folder: dict(_builtin_workflows(str(folder)))
+        definitions_mod, "load_dir", lambda folder, **_: dict(_builtin_workflows(str(folder)))
     )
 
 

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import jinja2
 from jinja2.exceptions import TemplateSyntaxError
 
+from gridflow.domain.notice import SUBJECT_MAX, RenderedNotice, clean_subject
 from gridflow.domain.templates.budget import (
     _CURRENT,
     DEFAULT_MAX_OUTPUT,
@@ -77,7 +76,6 @@ __all__ += [
 
 NOTICE_CONTEXT_NAMES = frozenset({"case", "event", "sla", "recipient", "link", "notice", "digest"})
 LANGUAGES = ("zh-CN", "en")
-SUBJECT_MAX = 200
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _WORKFLOW_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -164,32 +162,8 @@ def _render(
     return {name: "".join(chunks) for name, chunks in parts.items()}
 
 
-def clean_subject(raw: str) -> str:
-    """One line: control/line-separator chars → space, format chars dropped, ≤ 200 chars."""
-    out = []
-    for ch in raw:
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Zl", "Zp"):
-            out.append(" ")
-        elif cat not in ("Cf", "Cs"):
-            out.append(ch)
-    subject = " ".join("".join(out).split())
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
-    return subject
-
-
 def _clean_body(text: str) -> str:
     return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
-
-
-@dataclass(frozen=True)
-class RenderedNotice:
-    """A rendered notice, ready to become an ``OutboundNotice``."""
-
-    subject: str  # one line, control chars stripped, whitespace collapsed, ≤ 200 chars
-    text: str  # plain-text body, not escaped
-    html: str | None  # body of the .html twin (autoescaped), None when there is no twin
 
 
 def _fallbacks(lang: str) -> list[str]:

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import jinja2
 from jinja2 import meta, nodes
 
-# printable attributes a shared render may leave as placeholders
-PLACEHOLDERS = {"id": "\ue000gf:recipient.id\ue001", "name": "\ue000gf:recipient.name\ue001"}
+from gridflow.domain.notice import PLACEHOLDERS
 
 
 def recipient_placeholders(env: jinja2.Environment, name: str) -> bool:

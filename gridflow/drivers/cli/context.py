@@ -41,6 +41,7 @@ class Context:
         return self.settings.calendar.zone()
 
     def engine(self) -> Engine:
+        """The engine of this invocation (workflow files read when first needed)."""
         if self._engine is None:
             from gridflow.service.engine import Engine
 
@@ -53,6 +54,8 @@ class Context:
                 base_url=s.base_url,
                 default_channel=default_channel,
                 clock=self._env_clock(),
+                lazy=True,
+                parse_cache=s.parse_cache(),
             )
         return self._engine
 
