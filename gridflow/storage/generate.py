@@ -91,10 +91,10 @@ def _default(column: sa.Column) -> object:
     return default.arg if isinstance(default, sa.ColumnDefault) else default
 
 
-def differences() -> list[str]:
-    """Where ``schema.py`` and the SQLModel tables disagree: the DDL each compiles to on
-    SQLite and PostgreSQL (tables, columns, types, keys, indexes), column defaults, and the
-    schema version. Empty when ``schema.py`` is current."""
+def differences(against: sa.MetaData | None = None) -> list[str]:
+    """Where ``schema.py`` (or ``against``) and the SQLModel tables disagree: the DDL each
+    compiles to on SQLite and PostgreSQL (tables, columns, types, keys, indexes), column
+    defaults, and the schema version. Empty when ``schema.py`` is current."""
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -104,7 +104,7 @@ def differences() -> list[str]:
     if schema.SCHEMA_VERSION != tables.SCHEMA_VERSION:
         out.append(f"schema version {schema.SCHEMA_VERSION} != {tables.SCHEMA_VERSION}")
     defined = {t.name: t for t in SQLModel.metadata.sorted_tables}
-    generated = {t.name: t for t in schema.metadata.sorted_tables}
+    generated = {t.name: t for t in (against or schema.metadata).sorted_tables}
     if set(defined) != set(generated):
         out.append(f"tables {sorted(defined)} != {sorted(generated)}")
     for name in sorted(set(defined) & set(generated)):
@@ -119,6 +119,8 @@ def differences() -> list[str]:
             if ix_a != ix_b:
                 out.append(f"{name} indexes ({dialect.name}): {ix_a} != {ix_b}")
         for col in a.columns:
+            if col.name not in b.c:
+                continue  # the DDL above says so
             da, db = _default(col), _default(b.c[col.name])
             if da != db:
                 out.append(f"{name}.{col.name} default {da!r} != {db!r}")
