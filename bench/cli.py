@@ -1,10 +1,13 @@
-"""CLI start-up: wall time of ``gridflow --help`` and ``gridflow list`` against ``python -c pass``.
+"""CLI: wall time of ``gridflow --help``, ``list``, ``show``, ``history``, ``triggers`` and
+``fire`` against ``python -c pass``, and against importing SQLAlchemy (the floor no command
+can go under: the statements are SQLAlchemy Core).
 
-With hyperfine (``apt-get install -y hyperfine``): ``--warmup 3``, no intermediate shell
-(``-N``), runs alternating in one invocation. Without it: repeated ``subprocess.run`` timing,
-commands interleaved. ``gridflow list`` reads a data set of 10,000 cases (SQLite, built-in
-workflows and sample org) from an empty working folder (no ./workflows, no config file).
-Also: ``python -X importtime`` of ``gridflow list``, the top imports summarised.
+Runs interleave (every command once per round, fresh processes, ``subprocess.run``), after 3
+warm-up rounds (the parse cache filled, the OS's caches warm). The commands read a data set
+of 10,000 cases (SQLite, built-in workflows and sample org) from an empty working folder (no
+./workflows, no config file); ``fire`` signs a different dispatched question each run (a real
+event: decided, written, committed). Also: ``python -X importtime`` of ``gridflow list``,
+the top imports summarised, and ``list`` phase by phase.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,45 +32,67 @@ from bench.common import RESULTS, fmt, summary
 LIST_CASES = 10_000
 
 
-def _commands() -> dict[str, list[str]]:
-    bindir = Path(sys.executable).parent
-    gridflow = bindir / "gridflow"
-    gf = (
+def _gridflow() -> list[str]:
+    gridflow = Path(sys.executable).parent / "gridflow"
+    return (
         [str(gridflow)]
         if gridflow.exists()
         else [sys.executable, "-m", "gridflow.drivers.cli.main"]
     )
+
+
+def _commands(case: int, questions: list[int]) -> dict[str, Callable[[int], list[str]]]:
+    """Name → the argv of its ``i``-th run."""
+    gf = _gridflow()
     return {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "gridflow --help": [*gf, "--help"],
-        "gridflow list": [*gf, "list"],
+        "python -c pass": lambda i: [sys.executable, "-c", "pass"],
+        "python -c 'import sqlalchemy'": lambda i: [sys.executable, "-c", "import sqlalchemy"],
+        "gridflow --help": lambda i: [*gf, "--help"],
+        "gridflow list": lambda i: [*gf, "list"],
+        "gridflow show": lambda i: [*gf, "show", str(case)],
+        "gridflow history": lambda i: [*gf, "history", str(case)],
+        "gridflow triggers": lambda i: [*gf, "triggers", str(case), "--actor", "police.liaison"],
+        "gridflow fire": lambda i: [
+            *gf,
+            "fire",
+            str(questions[i]),
+            "sign",
+            "--actor",
+            "police.head",
+        ],
     }
 
 
-def _hyperfine(cmds: dict[str, list[str]], runs: int, env: dict, cwd: str) -> dict[str, list]:
-    out = Path(tempfile.mkdtemp()) / "hf.json"
-    import shlex
-
-    args = ["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", str(out)]
-    for name, cmd in cmds.items():
-        args += ["-n", name, shlex.join(cmd)]
-    subprocess.run(args, check=True, env=env, cwd=cwd, capture_output=True)
-    data = json.loads(out.read_text())
-    shutil.rmtree(out.parent, ignore_errors=True)
-    return {r["command"]: [t * 1000 for t in r["times"]] for r in data["results"]}
-
-
-def _subprocess(cmds: dict[str, list[str]], runs: int, env: dict, cwd: str) -> dict[str, list]:
+def _runs(
+    cmds: dict[str, Callable[[int], list[str]]], runs: int, warmup: int, env: dict, cwd: str
+) -> dict[str, list[float]]:
+    """Milliseconds of each command's runs, rounds interleaved (warm-up rounds not kept)."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for _ in range(3):  # warm up
-        for cmd in cmds.values():
-            subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=True)
-    for _ in range(runs):
-        for name, cmd in cmds.items():
+    for i in range(warmup + runs):
+        for name, argv in cmds.items():
             t = time.perf_counter()
-            subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=True)
-            times[name].append((time.perf_counter() - t) * 1000)
+            subprocess.run(argv(i), env=env, cwd=cwd, capture_output=True, check=True)
+            if i >= warmup:
+                times[name].append((time.perf_counter() - t) * 1000)
     return times
+
+
+def _questions(url: str, n: int) -> list[int]:
+    """``n`` fresh raise-hand questions dispatched to the police, ready to be signed."""
+    from gridflow.service.engine import Engine
+
+    engine = Engine(url)
+    out = []
+    for i in range(n):
+        case = engine.start(
+            "raise_hand",
+            actor="wannan-r1.chief",
+            data={"title": f"bench {i}", "category": "simple"},
+        )
+        engine.fire(case.id, "dispatch", actor="fenglin.dispatch", data={"department": "police"})
+        out.append(case.id)
+    engine.close()
+    return out
 
 
 def importtime(cmd: list[str], env: dict, cwd: str, top: int = 8) -> list[tuple[str, float]]:
@@ -85,22 +111,25 @@ def importtime(cmd: list[str], env: dict, cwd: str, top: int = 8) -> list[tuple[
 
 
 _PHASES = r"""
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
 import click  # noqa: F401  (what --help needs)
 t1 = time.perf_counter()
 from gridflow.service.engine import Engine
 t2 = time.perf_counter()
-engine = Engine(sys.argv[1])
+from gridflow.service.parse_cache import default_folder
+engine = Engine(sys.argv[1], lazy=True, parse_cache=default_folder())
 t3 = time.perf_counter()
 cases = engine.find(limit=50)
 t4 = time.perf_counter()
+from zoneinfo import ZoneInfo
 from gridflow.drivers.cli.render import case_table
-case_table(cases)
+case_table(cases, ZoneInfo("Asia/Shanghai"))
 t5 = time.perf_counter()
-print(json.dumps({"import click": t1 - t0, "import the engine (SQLAlchemy, SQLModel, pydantic, "
-    "jinja2, transitions)": t2 - t1, "Engine(): load + validate the workflow YAML, org, "
-    "schema check": t3 - t2, "find(limit=50): query + 50 cases with SLA views": t4 - t3,
+print(json.dumps({"import click": t1 - t0, "import the engine (SQLAlchemy Core, pydantic "
+    "models of the format, jinja2, transitions, chinesecalendar)": t2 - t1, "Engine(): the "
+    "schema version read (workflow files untouched)": t3 - t2, "find(limit=50): the query, "
+    "each case's stored revision compiled (its YAML from the parse cache), SLA views": t4 - t3,
     "render the table": t5 - t4}))
 """
 
@@ -117,30 +146,43 @@ def phases(db: str, env: dict, cwd: str, runs: int = 5) -> dict[str, float]:
     return {k: summary(v, 1)["median"] for k, v in samples.items()}
 
 
+TARGETS = {  # × python -c pass (issue #12)
+    "gridflow --help": 3.0,
+    "gridflow list": 12.0,
+    "gridflow show": 12.0,
+    "gridflow triggers": 12.0,
+    "gridflow fire": 15.0,
+}
+
+
 def run(quick: bool = False, log=print) -> dict[str, Any]:
     from bench.generate import ensure_sqlite
 
     path = RESULTS / f"mixed-{LIST_CASES}.db"
     ensure_sqlite(path, LIST_CASES, None, log=lambda m: log(f"  [generate] {m}"))
-    cwd = tempfile.mkdtemp(prefix="gridflow-cli-")
-    env = dict(os.environ, GRIDFLOW_DATABASE_URL=f"sqlite:///{path}")
+    work = Path(tempfile.mkdtemp(prefix="gridflow-cli-"))
+    db = work / "cli.db"
+    shutil.copyfile(path, db)
+    url = f"sqlite:///{db}"
+    runs, warmup = (10, 3) if quick else (30, 3)
+    questions = _questions(url, runs + warmup)
+    env = dict(os.environ, GRIDFLOW_DATABASE_URL=url)
     for k in ("GRIDFLOW_CONFIG", "GRIDFLOW_WORKFLOWS", "GRIDFLOW_NOW"):
         env.pop(k, None)
-    cmds = _commands()
-    runs = 10 if quick else 40
-    tool = "hyperfine" if shutil.which("hyperfine") else "subprocess"
-    times = (_hyperfine if tool == "hyperfine" else _subprocess)(cmds, runs, env, cwd)
+    cmds = _commands(questions[0], questions)
+    times = _runs(cmds, runs, warmup, env, str(work))
     base = summary(times["python -c pass"], 1)
-    res: dict[str, Any] = {"tool": tool, "runs": runs, "ms": {}, "vs_python": {}}
+    res: dict[str, Any] = {"runs": runs, "ms": {}, "vs_python": {}}
     for name, ts in times.items():
         res["ms"][name] = summary(ts, 1)
         res["vs_python"][name] = round(res["ms"][name]["median"] / base["median"], 2)
-    res["importtime_list"] = importtime(cmds["gridflow list"], env, cwd)
-    res["importtime_help"] = importtime(cmds["gridflow --help"], env, cwd)
-    res["list_phases_ms"] = phases(f"sqlite:///{path}", env, cwd)
-    shutil.rmtree(cwd, ignore_errors=True)
-    res["target"] = "gridflow --help < 150 ms"
-    res["met"] = res["ms"]["gridflow --help"]["median"] < 150
+    list_cmd = [*_gridflow(), "list"]
+    res["importtime_list"] = importtime(list_cmd, env, str(work))
+    res["list_phases_ms"] = phases(url, env, str(work))
+    shutil.rmtree(work, ignore_errors=True)
+    res["targets"] = TARGETS
+    res["target"] = ", ".join(f"{k.split()[-1]} ≤ {v:g}×" for k, v in TARGETS.items())
+    res["met"] = all(res["vs_python"][k] <= v for k, v in TARGETS.items())
     for name in cmds:
         log(f"  cli: {name}: {fmt(res['ms'][name], ' ms', 1)} ({res['vs_python'][name]}× python)")
     return res

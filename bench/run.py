@@ -162,9 +162,9 @@ def markdown(results: dict) -> str:
         r = b["cli"]
         phases = "; ".join(f"{k} {v:.0f} ms" for k, v in r["list_phases_ms"].items())
         lines += [
-            f"### 5. CLI start-up — {_verdict(r)} (target `--help` < 150 ms)",
+            f"### 5. CLI — {_verdict(r)} (× `python -c pass`: {r['target']})",
             "",
-            f"{r['tool']}, {r['runs']} runs each.",
+            f"{r['runs']} runs each, interleaved, fresh processes.",
             "",
             _table(["command", "wall time", "vs `python -c pass`"], cli.rows(r)),
             "",

@@ -99,7 +99,10 @@ class Engine:
             self.definitions.load()
         roots = [Path(p) for p in templates] if templates else []
         self.notices = NoticeService(
-            self.rt, self.definitions, [*roots, workflow_dir(workflows), BUILTIN_WORKFLOWS]
+            self.rt,
+            self.definitions,
+            [*roots, workflow_dir(workflows), BUILTIN_WORKFLOWS],
+            Path(parse_cache) / "templates" if parse_cache is not None else None,
         )
         self.writer = CaseWriter(self.rt, self.definitions, self.notices)
         self.reader = CaseReader(self.rt, self.definitions)

@@ -63,8 +63,14 @@ class NoticeService:
     """Renders notices and writes them to the outbox. ``template_roots``: folders with a
     ``templates/`` tree, the first that has a file wins."""
 
-    def __init__(self, rt: Runtime, defs: Definitions, template_roots: Iterable[Path]):
-        self.rt, self.defs = rt, defs
+    def __init__(
+        self,
+        rt: Runtime,
+        defs: Definitions,
+        template_roots: Iterable[Path],
+        bytecode_dir: Path | None = None,
+    ):
+        self.rt, self.defs, self._bytecode_dir = rt, defs, bytecode_dir
         self._roots = [p for p in template_roots if p.is_dir()]
         self._rendering: NoticeRenderer | None = None
 
@@ -74,7 +80,8 @@ class NoticeService:
         if self._rendering is None:
             from gridflow.domain.templates.renderer import TemplateRenderer
 
-            self._rendering = NoticeRenderer(TemplateRenderer(self._roots), self._roots)
+            renderer = TemplateRenderer(self._roots, bytecode_dir=self._bytecode_dir)
+            self._rendering = NoticeRenderer(renderer, self._roots)
         return self._rendering
 
     @property

@@ -166,6 +166,25 @@ def _clean_body(text: str) -> str:
     return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
 
 
+def _bytecode_cache(folder: Path) -> jinja2.FileSystemBytecodeCache | None:
+    """Jinja's bytecode cache in ``folder``, its files named after the sandbox's code."""
+    import hashlib
+
+    from gridflow.domain.templates import budget, sandbox
+
+    digest = hashlib.sha256()
+    for module in (budget, sandbox):
+        if module.__file__:
+            digest.update(Path(module.__file__).read_bytes())
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(
+        str(folder), f"__gridflow_{digest.hexdigest()[:16]}_%s.cache"
+    )
+
+
 def _fallbacks(lang: str) -> list[str]:
     chain = [lang] if _LANG_RE.match(lang or "") else []
     return list(dict.fromkeys([*chain, "zh-CN", "en"]))
@@ -181,12 +200,17 @@ class TemplateRenderer:
         max_output: int = DEFAULT_MAX_OUTPUT,
         max_value: int = DEFAULT_MAX_VALUE,
         max_steps: int = DEFAULT_MAX_STEPS,
+        bytecode_dir: Path | None = None,
     ):
+        """``bytecode_dir``: where compiled templates are kept between processes (keyed by
+        the template's text and by this sandbox's own code, so a changed sandbox never runs
+        code compiled for another)."""
         self.roots = [Path(r) for r in roots]
         self.max_output, self.max_value, self.max_steps = max_output, max_value, max_steps
         self.env = NoticeSandbox(
             loader=jinja2.FileSystemLoader([str(r / "templates") for r in self.roots]),
             autoescape=jinja2.select_autoescape(("html",), default_for_string=False),
+            bytecode_cache=_bytecode_cache(bytecode_dir) if bytecode_dir else None,
         )
 
     def _budget(self) -> _Budget:
