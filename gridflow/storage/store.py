@@ -31,13 +31,19 @@ from sqlmodel import SQLModel
 
 from gridflow.errors import GridflowError
 from gridflow.storage import tables as t
+from gridflow.storage.audit import AuditStore
+from gridflow.storage.browse import CaseBrowser
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
+from gridflow.storage.files import FileStore
 from gridflow.storage.heartbeat import HeartbeatStore
+from gridflow.storage.idempotency import IdempotencyStore
 from gridflow.storage.jsoncodec import json_dumps
 from gridflow.storage.kpi import KpiQueries
+from gridflow.storage.ops import OpsQueries
 from gridflow.storage.outbox import OutboxStore
 from gridflow.storage.timers import TimerStore
+from gridflow.storage.tokens import TokenStore
 
 Tx = sa.Connection
 """A transaction: what ``Store.write()``/``read()`` hand out and every statement takes."""
@@ -126,6 +132,14 @@ class Store:
         self.outbox = OutboxStore(self.is_sqlite)
         self.heartbeat = HeartbeatStore()
         self.definitions = DefinitionStore(self._take_turns)
+        # the HTTP API's statement groups (#13)
+        self.feed = self.cases.feed
+        self.browse = CaseBrowser()
+        self.tokens = TokenStore()
+        self.audit = AuditStore()
+        self.idempotency = IdempotencyStore(self.is_sqlite)
+        self.files = FileStore()
+        self.ops = OpsQueries()
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx``."""
@@ -151,7 +165,11 @@ class Store:
         with self._connect() as conn, conn.begin():
             if self.is_sqlite:
                 _begin(conn, begin)
+            else:
+                self.feed.discard(conn)
             yield conn
+            if not self.is_sqlite:
+                self.feed.flush(conn)  # number this transaction's feed events, in commit order
 
     @contextmanager
     def snapshot_pair(self) -> Iterator[tuple[sa.Connection, sa.Connection]]:
@@ -228,6 +246,7 @@ class Store:
                         t.org_t,
                         t.daemon_t,
                         t.endpoint_t,
+                        *t.API_TABLES,
                     ],
                 )
         except sa.exc.OperationalError as exc:
@@ -250,6 +269,7 @@ class Store:
                     f"database {self.safe_url} has schema version {row[0]}; this gridflow "
                     f"uses {t.SCHEMA_VERSION}"
                 )
+            self.feed.backfill(conn)  # history written before the change feed existed
 
     def _upgrade_1_to_2(self, conn) -> None:
         """Schema 1 → 2: the facet columns and the report indexes. The history rows get
