@@ -19,6 +19,9 @@ The file is ``$GRIDFLOW_CONFIG`` or ``./gridflow.toml``. Example (every key opti
     job = "digest"                     # daily overdue digest per unit
     cron = "30 8 * * mon-fri"
 
+    [http]                             # `gridflow serve` (see drivers/http/settings.py)
+    port = 8080
+
     [channels.email]
     type = "smtp"
     host = "127.0.0.1"
@@ -40,6 +43,7 @@ from gridflow.errors import GridflowError
 
 if TYPE_CHECKING:
     from gridflow.domain.calendar import BusinessCalendar
+    from gridflow.drivers.http.settings import HttpSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
 
@@ -78,6 +82,7 @@ class Settings:
     daemon: dict[str, Any] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None  # the file these came from, if any
+    http: HttpSettings = field(default_factory=lambda: _http({}))  # `gridflow serve`
 
     def workflows_dir(self) -> Path:
         """Explicit setting, else ``./workflows`` when it exists, else the built-ins."""
@@ -104,7 +109,8 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     elif path:
         raise GridflowError(f"config file {candidate} does not exist")
     cal = raw.pop("calendar", {}) or {}
-    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels"}
+    http = raw.pop("http", {}) or {}
+    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels", "http"}
     unknown = set(raw) - known
     if unknown:
         from gridflow.domain.suggest import did_you_mean
@@ -113,6 +119,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         raise GridflowError(f"{candidate}: unknown setting {name!r}{did_you_mean(name, known)}")
     settings = Settings(
         calendar=CalendarSettings(**cal),
+        http=_http(http),
         source=str(candidate) if candidate.is_file() else None,
         **raw,
     )
@@ -125,3 +132,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides
     )
     return settings
+
+
+def _http(raw: dict[str, Any]) -> HttpSettings:
+    """The ``[http]`` table (``gridflow serve``), with its environment overrides."""
+    from gridflow.drivers.http.settings import HttpSettings
+
+    return HttpSettings.load(raw)

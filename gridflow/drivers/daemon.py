@@ -134,9 +134,37 @@ class Daemon:
             self._stopped()
             return
         from apscheduler.schedulers.blocking import BlockingScheduler
-        from apscheduler.triggers.cron import CronTrigger
 
         self.scheduler = sched = BlockingScheduler(timezone=str(self.engine.calendar.tz))
+        self.schedule(sched)
+
+        def stop(signum, _frame):
+            log.info("signal %s: stopping after the current pass", signal.Signals(signum).name)
+            threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        log.info(
+            "daemon %s: every %.1fs over %s", self.id, self.interval, self.engine.store.safe_url
+        )
+        try:
+            sched.start()
+        finally:
+            self.dispatcher.close()
+            self._stopped()
+            log.info("daemon %s stopped after %d passes", self.id, self.passes)
+
+    def request_reload(self) -> None:
+        """Reload before the next pass (what SIGHUP does)."""
+        self._reload.set()
+
+    def schedule(self, sched) -> None:
+        """Add the pass and the configured cron jobs to an APScheduler scheduler (the
+        blocking one of ``run``, or a background one beside ``gridflow serve``)."""
+        from apscheduler.triggers.cron import CronTrigger
+
         sched.add_job(
             self.run_pass,
             "interval",
@@ -160,21 +188,3 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
             )
-
-        def stop(signum, _frame):
-            log.info("signal %s: stopping after the current pass", signal.Signals(signum).name)
-            threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-        log.info(
-            "daemon %s: every %.1fs over %s", self.id, self.interval, self.engine.store.safe_url
-        )
-        try:
-            sched.start()
-        finally:
-            self.dispatcher.close()
-            self._stopped()
-            log.info("daemon %s stopped after %d passes", self.id, self.passes)

@@ -11,6 +11,8 @@ from gridflow.storage.api_records import AuditRecord
 
 OUTCOMES = ("unauthenticated", "forbidden", "refused", "rate_limited")
 
+__all__ = ["OUTCOMES", "Attempt", "Audit", "AuditRecord"]
+
 
 @dataclass(frozen=True)
 class Attempt:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gridflow.domain.access import CaseScope
-from gridflow.domain.actions import Action, actions_for
+from gridflow.domain.actions import Action, actions_for, needed_for
 from gridflow.domain.cases import Case
 from gridflow.domain.org import Actor
 from gridflow.service.definitions import Definitions
@@ -90,6 +90,30 @@ class Browse:
         rows = rows[:limit]
         cases = [self.reader.case(r) for r in rows]
         return Page(cases, rows[-1].id if more and rows else None, by)
+
+    def actions(self, case_id: int, actor: Actor) -> list[Action]:
+        """What ``actor`` may do on the case now, with the fields each action needs."""
+        with self.rt.store.read() as tx:
+            row = self.rt.store.cases.load(tx, case_id)
+        if row is None:
+            return []
+        wf = self.defs.workflow(row.workflow_id, row.revision)
+        return actions_for(wf, view_of(row), actor, self.defs.directory)
+
+    def needed(self, case_id: int | None, roles: list[str]) -> list[dict[str, str | None]]:
+        """The roles a refusal names, each with its org role, scope and the unit it must be
+        held at for case ``case_id`` (without a case: no unit)."""
+        row = None
+        if case_id is not None:
+            with self.rt.store.read() as tx:
+                row = self.rt.store.cases.load(tx, case_id)
+        if row is None:
+            return [{"role": r, "org_role": r, "scope": "unit", "unit": None} for r in roles]
+        wf = self.defs.workflow(row.workflow_id, row.revision)
+        return [
+            {"role": n.role, "org_role": n.org_role, "scope": n.scope, "unit": n.unit}
+            for n in needed_for(wf, view_of(row), roles, self.defs.directory)
+        ]
 
     def inbox(self, scope: CaseScope, actor: Actor, limit: int = 50) -> list[InboxItem]:
         """Open cases ``actor`` may act on now: overdue first (most overdue first), then by

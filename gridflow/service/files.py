@@ -45,6 +45,8 @@ SIGNATURES: tuple[tuple[str, int, bytes], ...] = (
 )
 DEFAULT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
 
+__all__ = ["DEFAULT_TYPES", "FileLimits", "FileRecord", "Files", "check_name", "sniff"]
+
 
 def sniff(head: bytes) -> str | None:
     """The content type the first bytes show, or None."""

@@ -31,6 +31,8 @@ PREFIX = "gf_"
 LAST_USE_EVERY = 60.0  # seconds between last-use writes of one token (per process)
 MAX_TOKEN_LENGTH = 200
 
+__all__ = ["PREFIX", "IssuedToken", "TokenRecord", "Tokens", "digest"]
+
 
 def digest(token: str) -> str:
     """The stored form of a token: SHA-256, hex."""
