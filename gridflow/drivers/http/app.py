@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from gridflow import __version__
 from gridflow.drivers.http import (
@@ -119,11 +118,4 @@ def create_app(
         max_body=settings.max_body_kb * 1024,
         max_upload=settings.max_upload_bytes + 64 * 1024,
     )
-    _check_unique_operation_ids(app)
     return app
-
-
-def _check_unique_operation_ids(app: FastAPI) -> None:
-    names = [r.name for r in app.routes if isinstance(r, APIRoute)]
-    dupes = {n for n in names if names.count(n) > 1}
-    assert not dupes, f"operation ids must be unique: {sorted(dupes)}"
