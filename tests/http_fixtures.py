@@ -59,11 +59,12 @@ class ApiHarness:
     def auth(self, who: str, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(who)}", **extra}
 
-    def start(self, who: str, workflow: str = "ticket", **data: Any) -> dict[str, Any]:
+    def start(
+        self, who: str, workflow: str = "ticket", unit: str | None = None, **data: Any
+    ) -> dict[str, Any]:
         data.setdefault("title", "楼道堆物")
-        r = self.client.post(
-            "/api/v1/cases", headers=self.auth(who), json={"workflow": workflow, "data": data}
-        )
+        body = {"workflow": workflow, "data": data, **({"unit": unit} if unit else {})}
+        r = self.client.post("/api/v1/cases", headers=self.auth(who), json=body)
         assert r.status_code == 201, r.text
         return r.json()
 

@@ -8,11 +8,39 @@ a workflow's own JSON Schema (``GET /workflows/{id}``) describes them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NoNul = r"^[^\x00]*$"  # text with no NUL character (PostgreSQL cannot store one)
+MAX_DEPTH, MAX_ITEMS = 8, 1000
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Case data as JSON the store can keep: no NUL in any text, nested at most
+    ``MAX_DEPTH`` deep, at most ``MAX_ITEMS`` values in all."""
+    count = 0
+
+    def walk(v: Any, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_ITEMS or depth > MAX_DEPTH:
+            raise ValueError(f"at most {MAX_ITEMS} values, nested at most {MAX_DEPTH} deep")
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("text may not contain NUL characters")
+        if isinstance(v, dict):
+            for k, item in v.items():
+                walk(k, depth + 1)
+                walk(item, depth + 1)
+        elif isinstance(v, list):
+            for item in v:
+                walk(item, depth + 1)
+
+    walk(value, 0)
+    return value
+
+
+Data = Annotated[dict[str, Any], AfterValidator(_plain_json)]
 
 
 class Model(BaseModel):
@@ -171,7 +199,7 @@ class CasePage(Model):
 
 class StartIn(Model):
     workflow: str = Field(max_length=100, pattern=NoNul)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Data = Field(default_factory=dict)
     unit: str | None = Field(None, max_length=200, pattern=NoNul)
     role: str | None = Field(None, max_length=100, pattern=NoNul)
     comment: str | None = Field(None, max_length=4000, pattern=NoNul)
@@ -179,7 +207,7 @@ class StartIn(Model):
 
 class EventIn(Model):
     trigger: str = Field(max_length=100, pattern=NoNul)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Data = Field(default_factory=dict)
     comment: str | None = Field(None, max_length=4000, pattern=NoNul)
     role: str | None = Field(None, max_length=100, pattern=NoNul)
 
