@@ -124,7 +124,9 @@ def test_a_person_without_the_role_gets_403_naming_role_and_unit(api) -> None:
     assert r.status_code == 403, r.text
     body = r.json()
     assert body["type"].endswith(":role-refused")
-    assert body["needed"] == [{"role": "clerk", "org_role": "clerk", "scope": "unit", "unit": "fenglin"}]
+    assert body["needed"] == [
+        {"role": "clerk", "org_role": "clerk", "scope": "unit", "unit": "fenglin"}
+    ]
     assert "clerk" in body["detail"]
     audit = api.engine.audit.page(outcome="forbidden")
     assert audit[0].principal == "chen.grid" and audit[0].case_id == case["id"]
@@ -135,7 +137,8 @@ def test_acting_on_behalf_needs_a_grant_and_is_recorded(api) -> None:
     case = api.start("li.clerk")
     # zhou.secretary may act for wang.chief (acts_for in org.yaml)
     r = api.client.get(
-        f"/api/v1/cases/{case['id']}", headers=api.auth("zhou.secretary", **{"On-Behalf-Of": "wang.chief"})
+        f"/api/v1/cases/{case['id']}",
+        headers=api.auth("zhou.secretary", **{"On-Behalf-Of": "wang.chief"}),
     )
     assert r.status_code == 200
     # but not for li.clerk
@@ -154,7 +157,9 @@ def test_acting_on_behalf_needs_a_grant_and_is_recorded(api) -> None:
     step = api.engine.history(r.json()["id"])[0]
     assert step.actor == "zhao.area"
     assert step.origin.principal == "hotline.app" and step.origin.on_behalf_of == "zhao.area"
-    r = api.client.get("/api/v1/me", headers=api.auth("hotline.app", **{"On-Behalf-Of": "qian.north"}))
+    r = api.client.get(
+        "/api/v1/me", headers=api.auth("hotline.app", **{"On-Behalf-Of": "qian.north"})
+    )
     assert r.status_code == 403
 
 
@@ -229,7 +234,10 @@ def test_failed_authentications_are_rate_limited_per_address(make_api) -> None:
 def test_read_all_sees_every_case_others_only_theirs(api) -> None:
     north = api.start("qian.north")  # unit wanbei
     south = api.start("zhao.area")  # unit wannan
-    mine = [c["id"] for c in api.client.get("/api/v1/cases", headers=api.auth("zhao.area")).json()["items"]]
+    mine = [
+        c["id"]
+        for c in api.client.get("/api/v1/cases", headers=api.auth("zhao.area")).json()["items"]
+    ]
     assert south["id"] in mine and north["id"] not in mine
     r = api.client.get(f"/api/v1/cases/{north['id']}", headers=api.auth("zhao.area"))
     assert r.status_code == 404  # a case one may not see is not confirmed to exist

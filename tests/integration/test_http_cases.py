@@ -144,7 +144,9 @@ def test_unknown_case_and_workflow_are_404(api) -> None:
 def test_history_and_children(api) -> None:
     case = api.start("li.clerk")
     fire(api, "li.clerk", case["id"], "assign", {"department": "police"})
-    steps = api.client.get(f"/api/v1/cases/{case['id']}/history", headers=api.auth("li.clerk")).json()
+    steps = api.client.get(
+        f"/api/v1/cases/{case['id']}/history", headers=api.auth("li.clerk")
+    ).json()
     assert [s["trigger"] for s in steps] == ["start", "assign"]
     assert steps[1]["payload"] == {"department": "police"} and steps[1]["files"] == []
     kids = api.client.get(f"/api/v1/cases/{case['id']}/children", headers=api.auth("li.clerk"))
@@ -164,7 +166,9 @@ def test_list_filters_and_counts(api) -> None:
     assert [c["id"] for c in closed["items"]] == [b["id"]]
     opened = api.client.get("/api/v1/cases", headers=h, params={"closed": "false"}).json()
     assert [c["id"] for c in opened["items"]] == [a["id"]]
-    by_state = api.client.get("/api/v1/cases", headers=h, params={"state": "rejected", "counts": "true"}).json()
+    by_state = api.client.get(
+        "/api/v1/cases", headers=h, params={"state": "rejected", "counts": "true"}
+    ).json()
     assert by_state["counts"]["state"] == {"rejected": 1}
     assert by_state["counts"]["workflow_id"] == {"ticket": 1}
     bad = api.client.get("/api/v1/cases", headers=h, params={"cursor": "!!"})
@@ -200,7 +204,9 @@ def test_pages_are_stable_under_concurrent_inserts(api) -> None:
     try:
         while True:
             params = {"limit": 4, **({"cursor": cursor} if cursor else {})}
-            page = api.client.get("/api/v1/cases", headers=api.auth("li.clerk"), params=params).json()
+            page = api.client.get(
+                "/api/v1/cases", headers=api.auth("li.clerk"), params=params
+            ).json()
             seen += [c["id"] for c in page["items"]]
             cursor = page["next"]
             if cursor is None:
@@ -230,7 +236,9 @@ def test_inbox_is_what_i_can_act_on_overdue_first_then_by_deadline(api, clock) -
     assert [i["case"]["title"] for i in clerk] == ["不归网格"]
 
 
-@pytest.mark.parametrize("body", [{"workflow": "ticket", "data": {"title": "a\u0000b"}}, {"workflow": "x\u0000"}])
+@pytest.mark.parametrize(
+    "body", [{"workflow": "ticket", "data": {"title": "a\u0000b"}}, {"workflow": "x\u0000"}]
+)
 def test_nul_characters_are_refused_not_stored(api, body) -> None:
     r = api.client.post("/api/v1/cases", headers=api.auth("li.clerk"), json=body)
     assert r.status_code == 422, r.text

@@ -41,9 +41,14 @@ def test_each_principal_sees_its_cases_and_moves_past_the_others(api) -> None:
     south = api.start("zhao.area")
     page = api.client.get("/api/v1/events", headers=api.auth("zhao.area")).json()
     assert [e["case_id"] for e in page["events"]] == [south["id"]]
-    north_only = api.client.get("/api/v1/events", headers=api.auth("qian.north"), params={"after": 1})
+    north_only = api.client.get(
+        "/api/v1/events", headers=api.auth("qian.north"), params={"after": 1}
+    )
     assert north_only.json()["events"] == [] and north_only.json()["next"] == 2
-    assert [e["case_id"] for e in api.client.get("/api/v1/events", headers=api.auth("qian.north")).json()["events"]] == [north["id"]]
+    assert [
+        e["case_id"]
+        for e in api.client.get("/api/v1/events", headers=api.auth("qian.north")).json()["events"]
+    ] == [north["id"]]
 
 
 def follow_while_writing(engine, writers: int, events_each: int) -> list:
@@ -106,7 +111,9 @@ def test_a_follower_sees_every_step_once_in_order_under_concurrent_writers(
     assert all(seqs == list(range(1, each + 2)) for seqs in per_case.values()), "each case in order"
 
 
-def test_a_database_from_before_the_feed_gets_its_history_as_events(make_engine, sqlite_url) -> None:
+def test_a_database_from_before_the_feed_gets_its_history_as_events(
+    make_engine, sqlite_url
+) -> None:
     import sqlite3
 
     from conftest import DATA

@@ -67,7 +67,9 @@ def raw_upload(api, name: bytes):
         b'Content-Disposition: form-data; name="file"; filename="' + name + b'"\r\n'
         b"Content-Type: image/png\r\n\r\n" + png_bytes() + b"\r\n--" + boundary + b"--\r\n"
     )
-    headers = api.auth("chen.grid", **{"Content-Type": "multipart/form-data; boundary=gridflowboundary"})
+    headers = api.auth(
+        "chen.grid", **{"Content-Type": "multipart/form-data; boundary=gridflowboundary"}
+    )
     return api.client.post("/api/v1/files", headers=headers, content=body)
 
 
@@ -104,24 +106,41 @@ def test_a_transition_can_require_photos(api) -> None:
     r = api.client.post(
         "/api/v1/cases",
         headers=api.auth("chen.grid"),
-        json={"workflow": "inspect", "unit": "g1", "data": {"title": "占道", "photo_before": before["id"]}},
+        json={
+            "workflow": "inspect",
+            "unit": "g1",
+            "data": {"title": "占道", "photo_before": before["id"]},
+        },
     )
     assert r.status_code == 201, r.text
     case = r.json()
     assert [f["id"] for f in case["files"]] == [before["id"]]  # tied to the case it started
     fix = {"trigger": "fix", "data": {}}
-    r = api.client.post(f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix)
+    r = api.client.post(
+        f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "photos_after"
     fix["data"] = {"photos_after": ["f_nonexistent0"]}
-    r = api.client.post(f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix)
+    r = api.client.post(
+        f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "photos_after"
-    after = [api.upload("chen.grid", png_bytes(i + 4, 2), f"after{i}.png", case["id"]).json() for i in range(2)]
+    after = [
+        api.upload("chen.grid", png_bytes(i + 4, 2), f"after{i}.png", case["id"]).json()
+        for i in range(2)
+    ]
     fix["data"] = {"photos_after": [f["id"] for f in after]}
-    r = api.client.post(f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix)
+    r = api.client.post(
+        f"/api/v1/cases/{case['id']}/events", headers=api.auth("chen.grid"), json=fix
+    )
     assert r.status_code == 200, r.text
-    listed = api.client.get(f"/api/v1/cases/{case['id']}/files", headers=api.auth("chen.grid")).json()
+    listed = api.client.get(
+        f"/api/v1/cases/{case['id']}/files", headers=api.auth("chen.grid")
+    ).json()
     assert {f["id"] for f in listed} == {before["id"], *(f["id"] for f in after)}
-    steps = api.client.get(f"/api/v1/cases/{case['id']}/history", headers=api.auth("chen.grid")).json()
+    steps = api.client.get(
+        f"/api/v1/cases/{case['id']}/history", headers=api.auth("chen.grid")
+    ).json()
     assert steps[0]["files"] == [before["id"]]
     assert steps[1]["files"] == [f["id"] for f in after]
 
@@ -132,17 +151,26 @@ def test_files_are_readable_only_by_who_sees_the_case(api) -> None:
     assert api.client.get(f["url"], headers=api.auth("zhao.area")).status_code == 200  # wannan ⊃ g1
     for outsider in ("qian.north", "fix"):
         assert api.client.get(f["url"], headers=api.auth(outsider)).status_code == 404
-        assert api.client.get(f"/api/v1/files/{f['id']}", headers=api.auth(outsider)).status_code == 404
+        assert (
+            api.client.get(f"/api/v1/files/{f['id']}", headers=api.auth(outsider)).status_code
+            == 404
+        )
         assert api.upload(outsider, png_bytes(), "x.png", case["id"]).status_code == 404
     # an upload not yet tied to a case is its uploader's alone, also to refer to
     loose = api.upload("chen.grid", png_bytes(5, 5), "loose.png").json()
     assert api.client.get(loose["url"], headers=api.auth("zhao.area")).status_code == 404
-    body = {"workflow": "inspect", "unit": "g1", "data": {"title": "借用", "photo_before": loose["id"]}}
+    body = {
+        "workflow": "inspect",
+        "unit": "g1",
+        "data": {"title": "借用", "photo_before": loose["id"]},
+    }
     stolen = api.client.post("/api/v1/cases", headers=api.auth("zhou.secretary"), json=body)
     assert stolen.status_code == 422  # zhou.secretary did not upload it
     assert stolen.json()["errors"][0]["field"] == "photo_before"
 
 
 def test_multipart_with_no_file_is_422(api) -> None:
-    r = api.client.post("/api/v1/files", headers=api.auth("chen.grid"), files={"other": ("a", io.BytesIO(b"x"))})
+    r = api.client.post(
+        "/api/v1/files", headers=api.auth("chen.grid"), files={"other": ("a", io.BytesIO(b"x"))}
+    )
     assert r.status_code == 422

@@ -14,6 +14,17 @@ from gridflow.drivers.http.responses import errors
 from gridflow.drivers.http.sse import event_out, stream
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
+SSE_EVENT = {
+    "description": "one Server-Sent Event: a step (`event: step`, `data`: an EventOut), or "
+    "an `id` alone (the cursor moved past steps the caller may not see)",
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": ["step"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer"},
+    },
+}
 After = Annotated[int, Query(ge=0, le=2**62, description="the cursor: events after this one")]
 
 
@@ -41,7 +52,7 @@ def events(
         200: {
             "description": "text/event-stream: `id` (the cursor), `event: step`, `data` (an "
             "EventOut as JSON)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
     },
 )

@@ -36,7 +36,7 @@ def _store(request: Request, caller: Caller, file: UploadFile, case_id: int | No
     return views.file_out(record, api.tz)
 
 
-@router.post("/files", status_code=201, response_model=s.FileOut, responses=errors(413, 415))
+@router.post("/files", status_code=201, response_model=s.FileOut, responses=errors(400, 413, 415))
 def upload(request: Request, caller: CallerDep, file: Upload) -> s.FileOut:
     """Upload a file before the case that will name it exists (it stays the uploader's
     until a start or an event names it in a file field)."""
@@ -47,7 +47,7 @@ def upload(request: Request, caller: CallerDep, file: Upload) -> s.FileOut:
     "/cases/{case_id}/files",
     status_code=201,
     response_model=s.FileOut,
-    responses=errors(404, 413, 415),
+    responses=errors(400, 404, 413, 415),
 )
 def upload_to_case(request: Request, caller: CallerDep, case_id: CaseId, file: Upload) -> s.FileOut:
     """Upload a file to a case the caller may see; name its id in an event's file field to

@@ -75,6 +75,18 @@ class RequestContext:
                 except _BodyTooLarge:
                     if not status["started"]:
                         await self._too_large(scope, send_with_id, rid, limit)
+                except Exception:  # a bug: logged here with the request id, never shown
+                    log.exception("internal error serving %s %s", scope["method"], scope["path"])
+                    if status["started"]:
+                        raise
+                    await self._problem(
+                        scope,
+                        send_with_id,
+                        rid,
+                        500,
+                        "internal",
+                        "internal error; the server log has it under this request id",
+                    )
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -101,14 +113,23 @@ class RequestContext:
             )
             request_id_var.reset(token)
 
+    @classmethod
+    async def _too_large(cls, scope: dict, send: Any, rid: str, limit: int) -> None:
+        detail = f"the request body is larger than {limit} bytes"
+        await cls._problem(scope, send, rid, 413, "body-too-large", detail)
+
     @staticmethod
-    async def _too_large(scope: dict, send: Any, rid: str, limit: int) -> None:
+    async def _problem(
+        scope: dict, send: Any, rid: str, status: int, name: str, detail: str
+    ) -> None:
+        from http import HTTPStatus
+
         body = json.dumps(
             {
-                "type": "urn:gridflow:problem:body-too-large",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"the request body is larger than {limit} bytes",
+                "type": f"urn:gridflow:problem:{name}",
+                "title": HTTPStatus(status).phrase,
+                "status": status,
+                "detail": detail,
                 "instance": scope["path"],
                 "request_id": rid,
             }
@@ -116,7 +137,7 @@ class RequestContext:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(body)).encode()),

@@ -22,6 +22,7 @@ directory grants it. Errors are `application/problem+json` (RFC 9457); every res
 carries `X-Request-ID`.
 """
 
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
 CASE_LINK = {"case_id": "$response.body#/id"}
 LINKS = {
     ("/api/v1/cases", "post", "201"): {
@@ -66,9 +67,8 @@ def document(app: FastAPI) -> dict[str, Any]:
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
             for status, answer in op.get("responses", {}).items():
-                content = answer.get("content", {})
-                if status[0] in "45" and "application/json" in content:
-                    content["application/problem+json"] = content.pop("application/json")
+                if status[0] == "4":  # every refusal is a problem document, whatever 200 is
+                    answer["content"] = {"application/problem+json": {"schema": PROBLEM}}
                 links = LINKS.get((path, method, status))
                 if links:
                     answer["links"] = links

@@ -14,7 +14,8 @@ FileRefused                            413/415/422
 MissingFields, FieldValueError,        422     ``errors``: one entry per field
   request validation, IdempotencyError
 RateLimited                            429     ``retry_after`` (and the header)
-anything else                          500     the request id only — never a trace
+anything else                          500     the request id only — never a trace (the
+                                               middleware answers it; the log has the trace)
 =====================================  ======  =============================================
 
 Refusals are also written to the audit table (who tried what, why, from where): failed
@@ -224,18 +225,7 @@ def http_handler(request: Request, exc: Exception) -> JSONResponse:
     return response(request, exc.status_code, name, str(exc.detail), headers)
 
 
-def internal_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.error("internal error serving %s %s", request.method, request.url.path, exc_info=exc)
-    return response(
-        request,
-        500,
-        "internal",
-        "internal error; the server log has it under this request id",
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GridflowError, gridflow_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_handler)
-    app.add_exception_handler(Exception, internal_handler)
