@@ -14,6 +14,7 @@ from datetime import datetime
 from gridflow.domain.access import CaseScope
 from gridflow.domain.actions import Action, actions_for, needed_for
 from gridflow.domain.cases import Case
+from gridflow.domain.machine import CaseView
 from gridflow.domain.org import Actor
 from gridflow.service.definitions import Definitions
 from gridflow.service.queries import CaseReader
@@ -90,6 +91,14 @@ class Browse:
         rows = rows[:limit]
         cases = [self.reader.case(r) for r in rows]
         return Page(cases, rows[-1].id if more and rows else None, by)
+
+    def actions_on(self, case: Case, actor: Actor) -> list[Action]:
+        """What ``actor`` may do on ``case`` (as just read or written), without a read."""
+        wf = self.defs.workflow(case.workflow, case.revision)
+        view = CaseView(
+            case.id, case.state, case.version, case.data, case.unit, case.created_at, case.parent_id
+        )
+        return actions_for(wf, view, actor, self.defs.directory)
 
     def actions(self, case_id: int, actor: Actor) -> list[Action]:
         """What ``actor`` may do on the case now, with the fields each action needs."""

@@ -233,6 +233,9 @@ class Store:
         try:
             with self.write() as conn:
                 self._take_turns(conn)  # no two processes race to CREATE the same table
+                # a database from before the change feed gets its history as events, once
+                seen = sa.inspect(conn)
+                older = seen.has_table(t.meta_t.name) and not seen.has_table(t.event_t.name)
                 SQLModel.metadata.create_all(
                     conn,
                     tables=[
@@ -249,6 +252,8 @@ class Store:
                         *t.API_TABLES,
                     ],
                 )
+                if older:
+                    self.feed.backfill(conn)
         except sa.exc.OperationalError as exc:
             raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except sa.exc.IntegrityError:
@@ -269,7 +274,6 @@ class Store:
                     f"database {self.safe_url} has schema version {row[0]}; this gridflow "
                     f"uses {t.SCHEMA_VERSION}"
                 )
-            self.feed.backfill(conn)  # history written before the change feed existed
 
     def _upgrade_1_to_2(self, conn) -> None:
         """Schema 1 → 2: the facet columns and the report indexes. The history rows get

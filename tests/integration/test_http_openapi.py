@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from http_fixtures import DATA_HTTP, http_directory, png_bytes
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -99,26 +100,49 @@ def test_every_operation_answers_within_its_schema(path, method, api_schema, fuz
     run()
 
 
-def test_stateful_links(api_schema, fuzz_app) -> None:
-    """Sequences that follow the links (start a case → read, fire, history …)."""
-    machine = api_schema.as_state_machine()
-    token = fuzz_app.state.fuzz_token
+LINKED = [
+    ("/api/v1/cases/{case_id}", "get"),
+    ("/api/v1/cases/{case_id}/events", "post"),
+    ("/api/v1/cases/{case_id}/history", "get"),
+    ("/api/v1/cases/{case_id}/children", "get"),
+    ("/api/v1/cases/{case_id}/files", "get"),
+    ("/api/v1/cases/{case_id}/files", "post"),
+]
 
-    class Workflow(machine):  # type: ignore[misc,valid-type]
-        def get_call_kwargs(self, case):
-            if case.operation.path == "/api/v1/events/stream":
-                case.query = {**(case.query or {}), "max_seconds": 0}
-            return {"headers": {"Authorization": f"Bearer {token}"}}
 
-        def validate_response(self, response, case, **kwargs):
-            case.validate_response(response, checks=CHECKS)
+def test_links_from_a_started_case(api_schema, fuzz_app) -> None:
+    """What the document's links describe, followed: start a case (a valid body), then every
+    operation linked from it on that case, with generated inputs — within the schema."""
+    from starlette.testclient import TestClient
 
-    Workflow.run(
-        settings=settings(
-            max_examples=15,
-            stateful_step_count=6,
+    headers = {"Authorization": f"Bearer {fuzz_app.state.fuzz_token}"}
+    doc = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    links = doc["paths"]["/api/v1/cases"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in links.values()} >= {"get_case", "fire_event", "history"}
+    client = TestClient(fuzz_app)
+    started = [
+        client.post(
+            "/api/v1/cases",
+            headers=headers,
+            json={"workflow": wf, "data": {"title": "链"}, **extra},
+        )
+        for wf, extra in (("ticket", {}), ("errand", {"unit": "g1"}), ("inspect", {"unit": "g1"}))
+    ]
+    assert [r.status_code for r in started] == [201, 201, 201]
+    ids = [r.json()["id"] for r in started]
+    for path, method in LINKED:
+        operation = api_schema[path][method]
+
+        @given(case=operation.as_strategy(), which=st.sampled_from(ids))
+        @settings(
+            max_examples=EXAMPLES,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
+            database=None,
         )
-    )
+        def run(case, which) -> None:
+            case.path_parameters = {**(case.path_parameters or {}), "case_id": which}
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        run()

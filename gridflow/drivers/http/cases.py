@@ -30,15 +30,22 @@ IdempotencyKey = Annotated[
 Text = Annotated[str | None, Query(max_length=200, pattern=s.NoNul)]
 
 
-def case_out(api: Api, case: Case, caller: Caller) -> s.CaseOut:
+def case_out(api: Api, case: Case, caller: Caller, *, fresh: bool = False) -> s.CaseOut:
+    """The case page. ``fresh``: ``case`` was just written (its children and files are read
+    only when its workflow can have any)."""
     engine = api.engine
     wf = engine.workflow(case.workflow, case.revision)
-    actions = engine.browse.actions(case.id, caller.actor)
+    d = wf.definition
+    children = case.children
+    if fresh and any(t.spawn for t in d.transitions):
+        children = engine.children(case.id)
+    has_files = any(f.type in ("file", "files") for f in d.fields.values())
+    files = engine.files.of_case(case.id) if has_files or not fresh else []
     return s.CaseOut(
         **views.case_summary(case, api.tz).model_dump(),
-        children=[views.case_summary(c, api.tz) for c in case.children],
-        actions=[views.action(a, wf.definition) for a in actions],
-        files=[views.file_out(f, api.tz) for f in engine.files.of_case(case.id)],
+        children=[views.case_summary(c, api.tz) for c in children],
+        actions=[views.action(a, d) for a in engine.browse.actions_on(case, caller.actor)],
+        files=[views.file_out(f, api.tz) for f in files],
     )
 
 
@@ -90,7 +97,7 @@ def start_case(
             )
         engine.files.bind(refs, case.id, caller.principal.id)
         api.writes.bump()
-        out = case_out(api, engine.get(case.id, with_children=True), caller)
+        out = case_out(api, case, caller, fresh=True)
         headers = {"Location": f"/api/v1/cases/{case.id}", "ETag": etag(case)}
         return idempotent.json_response(out, 201, headers)
 
@@ -221,7 +228,7 @@ def fire_event(
             )
         engine.files.bind(refs, case_id, caller.principal.id)
         api.writes.bump()
-        out = case_out(api, engine.get(case_id, with_children=True), caller)
+        out = case_out(api, case, caller, fresh=True)
         return idempotent.json_response(out, 200, {"ETag": etag(case)})
 
     return idempotent.run(request, caller, idempotency_key, body.model_dump(mode="json"), operation)
