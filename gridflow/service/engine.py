@@ -118,7 +118,7 @@ class Engine:
         self.tokens = Tokens(self.rt, self.definitions)
         self.audit = Audit(self.rt)
         self.idempotency = Idempotency(self.rt)
-        self.files = Files(self.rt)
+        self.files = Files(self.rt, self.definitions)
         self.browse = Browse(self.rt, self.definitions, self.reader)
         self.feed = Feed(self.rt)
         self.ops = Ops(self.rt, self.definitions)

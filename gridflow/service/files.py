@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.errors import FileRefused, MissingFields, NotFound
+from gridflow.service.definitions import Definitions
 from gridflow.service.runtime import Runtime
 from gridflow.storage.api_records import FileRecord
 
@@ -90,9 +91,11 @@ class FileLimits:
 class Files:
     """Store uploads, find them, tie them to cases."""
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
+    def __init__(self, rt: Runtime, defs: Definitions | None = None):
+        self.rt, self.defs = rt, defs
         self.limits = FileLimits()
+        self._fields_key: tuple[int, ...] = ()
+        self._fields: frozenset[str] = frozenset()
 
     def configure(
         self,
@@ -187,6 +190,25 @@ class Files:
             return self.rt.store.files.of_case(tx, case_id)
 
     # ---- files named by events -----------------------------------------------------------
+    def names_files(self, data: Mapping[str, object]) -> bool:
+        """Whether ``data`` has a key that is a file field of any workflow in force (a
+        cheap test before looking at the case's own workflow)."""
+        fields = self._file_fields()
+        return any(k in fields for k in data)
+
+    def _file_fields(self) -> frozenset[str]:
+        current = self.defs.current if self.defs is not None else {}
+        key = tuple(id(wf) for wf in current.values())
+        if key != self._fields_key:
+            self._fields_key = key
+            self._fields = frozenset(
+                name
+                for wf in current.values()
+                for name, spec in wf.definition.fields.items()
+                if spec.type in ("file", "files")
+            )
+        return self._fields
+
     @staticmethod
     def refs(wf: CompiledWorkflow, data: Mapping[str, object]) -> dict[str, list[str]]:
         """The file ids ``data`` names in ``wf``'s file fields, by field."""

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
 from fastapi import FastAPI
 
 from gridflow import __version__
@@ -92,6 +93,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # handlers run in a thread pool of this size: more threads than this only fight
+        # for the GIL (and, on SQLite, for the one writer) while the event loop starves
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         api.stopping.clear()
         if sweep:
             threading.Thread(target=_sweeper, args=(api,), name="gf-sweep", daemon=True).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from gridflow.drivers.http import idempotent, views
 from gridflow.drivers.http import schemas as s
 from gridflow.drivers.http.context import Api, Caller, CallerDep, api_of
 from gridflow.drivers.http.responses import errors
+from gridflow.errors import GridflowError
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 CaseId = Annotated[int, Path(ge=1, le=2**53, description="the case id")]
@@ -210,12 +212,15 @@ def fire_event(
 
     def operation() -> Response:
         engine = api.engine
-        row = engine.principals.visible_case(caller.principal, case_id, caller.actor)
         expected = parse_if_match(if_match)
-        wf = engine.workflow(row.workflow_id, row.revision)
-        refs = engine.files.refs(wf, body.data)
-        engine.files.check_refs(refs, case_id=case_id, uploader=caller.principal.id)
-        with api.metrics.event(wf.id, body.trigger):
+        refs: dict[str, list[str]] = {}
+        if engine.files.names_files(body.data):  # files named: they must be this case's
+            row = engine.principals.visible_case(caller.principal, case_id, caller.actor)
+            wf = engine.workflow(row.workflow_id, row.revision)
+            refs = engine.files.refs(wf, body.data)
+            engine.files.check_refs(refs, case_id=case_id, uploader=caller.principal.id)
+        started = time.perf_counter()
+        try:
             case = engine.fire(
                 case_id,
                 body.trigger,
@@ -226,6 +231,13 @@ def fire_event(
                 expected_version=expected,
                 origin=caller.origin,
             )
+        except GridflowError as exc:
+            # an accepted event proves the caller may see the case (a role reached it); a
+            # refused one is told only to who may see it: to others the case does not exist
+            row = engine.principals.visible_case(caller.principal, case_id, caller.actor)
+            api.metrics.counted(row.workflow_id, body.trigger, exc, started)
+            raise
+        api.metrics.counted(case.workflow, body.trigger, None, started)
         engine.files.bind(refs, case_id, caller.principal.id)
         api.writes.bump()
         out = case_out(api, case, caller, fresh=True)

@@ -95,18 +95,9 @@ class Caller:
     address: str
 
 
-def _authenticated(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    from gridflow.drivers.http.auth import authenticate
-
-    return authenticate(request, credentials)
-
-
 def caller(
     request: Request,
-    principal: Annotated[Principal, Depends(_authenticated)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     on_behalf_of: Annotated[
         str | None,
         Header(
@@ -117,6 +108,11 @@ def caller(
         ),
     ] = None,
 ) -> Caller:
+    """Who calls (one dependency, one trip to the thread pool: authentication, then
+    ``On-Behalf-Of``, then the origin)."""
+    from gridflow.drivers.http.auth import authenticate
+
+    principal = authenticate(request, credentials)
     engine = api_of(request).engine
     actor, behalf = engine.principals.acting(principal, on_behalf_of)
     request.state.on_behalf_of = behalf

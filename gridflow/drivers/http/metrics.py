@@ -142,6 +142,15 @@ class Metrics:
         )
         r.register(EngineCollector(engine))
 
+    def counted(
+        self, workflow: str, trigger: str, exc: BaseException | None, started: float
+    ) -> None:
+        """Count one event that ended with ``exc`` (None: accepted, then timed from
+        ``started``, a ``perf_counter`` reading)."""
+        self.events.labels(workflow, trigger, result_of(exc)).inc()
+        if exc is None:
+            self.fire_seconds.labels(workflow).observe(time.perf_counter() - started)
+
     @contextmanager
     def event(self, workflow: str, trigger: str) -> Iterator[None]:
         """Count one event and time it (the time of accepted ones only)."""

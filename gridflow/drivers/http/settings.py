@@ -15,6 +15,7 @@
     auth_failures_per_minute = 10       # … refilled at this rate
     sse_poll_seconds = 1.0
     metrics_public = true               # /metrics without credentials
+    threads = 8                         # handlers at once (more only fight for the GIL)
 
     [http.oidc]                         # bearer JWTs from the district's SSO
     issuer = "https://sso.example.gov.cn/realms/xuhui"
@@ -71,6 +72,7 @@ class HttpSettings:
     auth_failures_per_minute: float = 10
     sse_poll_seconds: float = 1.0
     metrics_public: bool = True
+    threads: int = 8  # handlers at once (the thread pool FastAPI runs them in)
     oidc: OidcSettings | None = None
 
     @classmethod
