@@ -19,12 +19,25 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# bench/http.py must not hide the standard library's `http` (the folder of a script run is
+# first on sys.path): drop the folder, reach the modules as the `bench` package
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))
 
-from bench import cli, fire, kpi, life, scale, tick
-from bench.common import BENCH, RESULTS, fmt, machine, write_json
+from bench import cli, fire, kpi, life, scale, tick  # noqa: E402
+from bench import http as http_api  # noqa: E402
+from bench.common import BENCH, RESULTS, fmt, machine, write_json  # noqa: E402
 
-BENCHES = {"fire": fire, "life": life, "cli": cli, "tick": tick, "kpi": kpi, "scale": scale}
+BENCHES = {
+    "fire": fire,
+    "life": life,
+    "cli": cli,
+    "tick": tick,
+    "kpi": kpi,
+    "scale": scale,
+    "http": http_api,
+}
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
 
@@ -201,6 +214,31 @@ def markdown(results: dict) -> str:
                 + ".",
                 "",
             ]
+    if "http" in b:
+        r = b["http"]
+        lines += [
+            f"### 7. HTTP API under load — {_verdict(r)} (target ≥ 0.5 × in-process at 16 "
+            "clients on SQLite)",
+            "",
+            f"`gridflow serve` (one uvicorn process) vs `Engine.fire` in-process, the bench "
+            f"self-loop; {r['events_per_subject']} events per subject, {r['repeats']} repeats.",
+            "",
+            _table(
+                [
+                    "database",
+                    "clients",
+                    "in-process events/s",
+                    "in-process p50 / p99 ms",
+                    "HTTP events/s",
+                    "HTTP p50 / p99 ms",
+                    "HTTP / in-process",
+                ],
+                http_api.rows(r),
+            ),
+            "",
+        ]
+        if "skipped" in r.get("postgresql", {}):
+            lines += [f"PostgreSQL skipped: {r['postgresql']['skipped']}.", ""]
     for name, r in b.items():
         if "error" in r:
             lines += [f"### {name}: error", "", "```", r["error"][-1500:], "```", ""]

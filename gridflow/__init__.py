@@ -59,6 +59,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "TemplateLimitError": ("gridflow.errors", "TemplateLimitError"),
     "PeriodError": ("gridflow.errors", "PeriodError"),
     "ReportError": ("gridflow.errors", "ReportError"),
+    # the HTTP API's refusals (#13)
+    "Unauthenticated": ("gridflow.errors", "Unauthenticated"),
+    "PermissionRefused": ("gridflow.errors", "PermissionRefused"),
+    "RateLimited": ("gridflow.errors", "RateLimited"),
+    "IdempotencyError": ("gridflow.errors", "IdempotencyError"),
+    "FileRefused": ("gridflow.errors", "FileRefused"),
+    "Principal": ("gridflow.service.principals", "Principal"),
 }
 __all__ = [
     "SYSTEM",
@@ -77,16 +84,21 @@ __all__ = [
     "Engine",
     "ExpressionError",
     "FieldValueError",
+    "FileRefused",
     "Grant",
     "GridflowError",
     "GuardRefused",
+    "IdempotencyError",
     "InvalidTrigger",
     "MissingFields",
     "NotFound",
     "OutboundNotice",
     "Period",
     "PeriodError",
+    "PermissionRefused",
+    "Principal",
     "Problem",
+    "RateLimited",
     "Refused",
     "ReportError",
     "RoleRefused",
@@ -97,6 +109,7 @@ __all__ = [
     "TemplateNotFound",
     "TemplateSecurityError",
     "TickResult",
+    "Unauthenticated",
     "__version__",
     "load_org",
     "load_workflow",
@@ -118,13 +131,17 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         DeliveryError,
         ExpressionError,
         FieldValueError,
+        FileRefused,
         GridflowError,
         GuardRefused,
+        IdempotencyError,
         InvalidTrigger,
         MissingFields,
         NotFound,
         PeriodError,
+        PermissionRefused,
         Problem,
+        RateLimited,
         Refused,
         ReportError,
         RoleRefused,
@@ -132,9 +149,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         TemplateLimitError,
         TemplateNotFound,
         TemplateSecurityError,
+        Unauthenticated,
     )
     from gridflow.service.engine import Engine
     from gridflow.service.outbox import Dispatcher, DispatchResult
+    from gridflow.service.principals import Principal
     from gridflow.service.timers import TickResult
 
 

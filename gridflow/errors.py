@@ -19,6 +19,11 @@
     │   └── TemplateLimitError      a resource cap was hit
     ├── PeriodError            a report period that cannot be read (also a ``ValueError``)
     ├── ReportError            a report could not be produced
+    ├── Unauthenticated        no credentials, or credentials that do not hold (HTTP 401)
+    ├── PermissionRefused      the principal lacks a permission, or may not see that (403)
+    ├── RateLimited            too many failed authentications from one address (429)
+    ├── IdempotencyError       an Idempotency-Key reused with another request, or in flight
+    ├── FileRefused            an upload too large, of a refused type, or with an unsafe name
     └── CaseMoved              internal: the case changed between read and write; the engine
                                re-checks the event (never escapes ``Engine``)
 
@@ -28,7 +33,7 @@ never parse text. This module imports nothing of gridflow at import time: every 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -166,7 +171,8 @@ class GuardRefused(Refused):
 
 
 class MissingFields(Refused):
-    """``fields``: the required fields the event (or the start) did not supply."""
+    """``fields``: the required fields the event (or the start) did not supply (or the
+    payload fields it refused); ``reasons``: field → what is wrong with it, when known."""
 
     def __init__(
         self,
@@ -176,8 +182,11 @@ class MissingFields(Refused):
         case_id: int | None = None,
         trigger: str | None = None,
         state: str | None = None,
+        reasons: Mapping[str, str] | None = None,
     ):
         self.fields = list(fields)
+        # what is wrong with each field, when known (``{field: message}``)
+        self.reasons: dict[str, str] = dict(reasons or {})
         super().__init__(message, case_id=case_id, trigger=trigger, state=state)
 
 
@@ -267,3 +276,59 @@ class CaseMoved(GridflowError):
     def __init__(self, case_id: int | None = None):
         self.case_id = case_id
         super().__init__(f"case {case_id} moved on while the event was written")
+
+
+class Unauthenticated(GridflowError):
+    """No credentials, or credentials that do not hold (unknown, revoked or expired token, a
+    JWT that fails validation, a principal no longer in the directory). ``reason`` says which
+    for the logs and the audit table; a client is told no more than the message."""
+
+    def __init__(self, message: str, *, reason: str = "invalid"):
+        self.reason = reason
+        super().__init__(message)
+
+
+class PermissionRefused(GridflowError):
+    """``principal`` lacks ``needed`` (a permission such as ``admin``, a grant to act on
+    another's behalf, or sight of a case or unit)."""
+
+    def __init__(self, message: str, *, principal: str | None, needed: str):
+        self.principal, self.needed = principal, needed
+        super().__init__(message)
+
+
+class RateLimited(GridflowError):
+    """Too many failed authentications from ``address``; try again after ``retry_after``
+    seconds."""
+
+    def __init__(self, address: str, retry_after: float):
+        self.address, self.retry_after = address, retry_after
+        super().__init__(
+            f"too many failed authentications from {address}; try again in "
+            f"{max(1, round(retry_after))} s"
+        )
+
+
+class IdempotencyError(GridflowError):
+    """An ``Idempotency-Key`` used again with a different request (``in_flight`` False), or
+    while its first request is still running (``in_flight`` True)."""
+
+    def __init__(self, message: str, *, key: str, in_flight: bool = False):
+        self.key, self.in_flight = key, in_flight
+        super().__init__(message)
+
+
+class FileRefused(GridflowError):
+    """An upload refused: ``reason`` is ``too_large`` (``limit`` bytes), ``type`` (the sniffed
+    ``content_type`` is not allowed) or ``name`` (an unsafe file name)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        limit: int | None = None,
+        content_type: str | None = None,
+    ):
+        self.reason, self.limit, self.content_type = reason, limit, content_type
+        super().__init__(message)

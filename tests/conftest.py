@@ -20,6 +20,8 @@ import pytest
 
 from gridflow.domain.org import Actor, Directory, Grant
 
+pytest_plugins = ["http_fixtures"]  # the HTTP API's fixtures (tests/http_fixtures.py)
+
 DATA = Path(__file__).parent / "data"
 BROKEN = DATA / "broken"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"

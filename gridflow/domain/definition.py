@@ -35,7 +35,7 @@ NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
 FieldType = Literal[
     "string", "text", "int", "float", "bool", "date", "datetime", "duration", "enum", "list",
-    "unit", "person",
+    "unit", "person", "file", "files",
 ]  # fmt: skip
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 

@@ -6,6 +6,7 @@ strings, so the database, guards and templates all see the same thing.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ def coerce(name: str, spec: FieldDef, value: Any, units: dict | None = None) -> 
     """
     if value is None:
         return None
+    if spec.type == "files":  # attachments: ids of uploaded files (see service.files)
+        refs = value if isinstance(value, (list, tuple)) else [value]
+        return [_file_ref(name, v) for v in refs]
     if spec.type == "list":
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
@@ -89,6 +93,8 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
                     f"{name}: {text!r} is not one of {', '.join(spec.values or [])}{hint}"
                 )
             return text
+        if t == "file":
+            return _file_ref(name, value)
         if t in ("unit", "person"):
             text = str(value)
             if t == "unit" and units is not None:
@@ -105,11 +111,21 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
     raise FieldValueError(f"{name}: unknown type {t}")
 
 
+FILE_REF = re.compile(r"^f_[A-Za-z0-9_-]{8,64}$")  # an uploaded file's id
+
+
+def _file_ref(name: str, value: Any) -> str:
+    """An uploaded file's id (``f_…``); whether it exists is the service's to check."""
+    if not isinstance(value, str) or not FILE_REF.match(value):
+        raise FieldValueError(f"{name}: {value!r} is not an uploaded file's id (f_…)")
+    return value
+
+
 def defaults(fields: dict[str, FieldDef]) -> dict[str, Any]:
     """Every declared field with its default (None when it has none): guards can rely on keys."""
     return {
         name: (list(spec.default) if isinstance(spec.default, list) else spec.default)
         if spec.default is not None
-        else ([] if spec.type == "list" else None)
+        else ([] if spec.type in ("list", "files") else None)
         for name, spec in fields.items()
     }

@@ -383,7 +383,7 @@ class CompiledWorkflow:
         directory: Directory,
     ) -> dict[str, Any]:
         fields = self.definition.fields
-        problems, clean = [], {}
+        problems, clean, reasons = [], {}, {}
         for key, value in payload.items():
             if key not in accepted:
                 hint = did_you_mean(key, accepted)
@@ -391,13 +391,17 @@ class CompiledWorkflow:
                 problems.append(
                     f"{key!r} is not accepted by {trigger!r}{hint} (it accepts: {allowed})"
                 )
+                reasons[key] = problems[-1]
                 continue
             try:
                 clean[key] = coerce(key, fields[key], value, directory.units or None)
             except FieldValueError as exc:
                 problems.append(str(exc))
+                reasons[key] = problems[-1]
         if problems:
-            raise _missing(case, trigger, "; ".join(problems), list(payload))
+            err = _missing(case, trigger, "; ".join(problems), list(payload))
+            err.reasons = reasons
+            raise err
         return clean
 
     def _check_taken(self, case, taken: CompiledTransition, clean, comment, context) -> None:

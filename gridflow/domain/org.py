@@ -64,6 +64,43 @@ class Actor:
 
 SYSTEM = Actor("system", "gridflow", system=True)
 
+PERMISSIONS = ("admin", "read_all")  # beyond roles: run the server / see every case
+
+
+@dataclass(frozen=True, slots=True)
+class ActsFor:
+    """A grant to act on another's behalf: for one ``person``, or for anyone holding a role
+    at ``unit`` or below it."""
+
+    person: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """A machine client declared in the directory (an app of the district, a city-ops
+    system): it acts as ``actor`` (its own grants), may act for others as ``acts_for``
+    allows, and holds ``permissions`` (see ``PERMISSIONS``)."""
+
+    actor: Actor
+    acts_for: tuple[ActsFor, ...] = ()
+    permissions: frozenset[str] = frozenset()
+
+    @property
+    def id(self) -> str:
+        return self.actor.id
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An SSO claim that names a person: the JWT claim ``claim`` (``sub``, ``wecom_userid``
+    …) with ``value`` — from ``issuer`` only, when given — is ``person``."""
+
+    claim: str
+    value: str
+    person: str
+    issuer: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class Unit:
@@ -81,6 +118,12 @@ class Directory:
 
     units: dict[str, Unit] = field(default_factory=dict)
     people: dict[str, Actor] = field(default_factory=dict)
+    # who else may come in, and how (``service_accounts:``, ``identities:``, and each
+    # person's ``acts_for:`` and ``permissions:`` in org.yaml)
+    service_accounts: dict[str, ServiceAccount] = field(default_factory=dict)
+    identities: list[Identity] = field(default_factory=list)
+    acts_for: dict[str, tuple[ActsFor, ...]] = field(default_factory=dict)
+    permissions: dict[str, frozenset[str]] = field(default_factory=dict)
     _by_role: dict[str, set[str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -110,6 +153,36 @@ class Directory:
         for person in people:
             d.people[person.id] = person
         return d
+
+    # ---- principals ------------------------------------------------------------------
+    def person_for_claim(self, claim: str, value: str, issuer: str | None) -> str | None:
+        """The person an SSO claim names (``identities:``), or None."""
+        for ident in self.identities:
+            same = ident.claim == claim and ident.value == value
+            if same and ident.issuer in (None, issuer):
+                return ident.person
+        return None
+
+    def may_act_for(self, principal: str, person: str) -> bool:
+        """Whether ``principal`` (a person or a service account) holds an explicit grant to
+        act on behalf of ``person``."""
+        target = self.people.get(person)
+        if target is None:
+            return False
+        account = self.service_accounts.get(principal)
+        grants = account.acts_for if account else self.acts_for.get(principal, ())
+        for grant in grants:
+            if grant.person is not None and grant.person == person:
+                return True
+            if grant.unit is not None and any(
+                self.contains(grant.unit, g.unit) for g in target.grants
+            ):
+                return True
+        return False
+
+    def permissions_of(self, principal: str) -> frozenset[str]:
+        account = self.service_accounts.get(principal)
+        return account.permissions if account else self.permissions.get(principal, frozenset())
 
     # ---- tree questions -------------------------------------------------------------
     def contains(self, ancestor: str, unit: str | None) -> bool:

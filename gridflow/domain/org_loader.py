@@ -18,16 +18,37 @@ Format::
         lang: zh-CN
         roles: [{role: area_chief, unit: wannan}]
         channels: [{channel: email, address: wang.wei@example.org}]
+        acts_for: [{person: li.na}]      # may act on li.na's behalf (recorded as such)
+        permissions: [admin]             # admin: tokens, outbox, audit; read_all: every case
+    service_accounts:                    # machine clients (API tokens bound to them)
+      - id: cityops.app
+        name: 城运中心工单系统
+        roles: [{role: dispatcher, unit: fenglin}]   # what it does as itself
+        acts_for: [{unit: fenglin}]      # for people holding roles at fenglin or below
+        permissions: [read_all]
+    identities:                          # SSO claims → people (OIDC bearer tokens)
+      - {claim: sub, value: "3f2a-…", person: wang.wei, issuer: "https://sso.example"}
+      - {claim: wecom_userid, value: WangWei, person: wang.wei}
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
 from gridflow.domain.definition import Label, Strict
-from gridflow.domain.org import UNIT_KINDS, Actor, Channel, Directory, Grant
+from gridflow.domain.org import (
+    UNIT_KINDS,
+    Actor,
+    ActsFor,
+    Channel,
+    Directory,
+    Grant,
+    Identity,
+    ServiceAccount,
+)
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.yamlsource import ParseCache, parse
 from gridflow.errors import DefinitionError, Problem
@@ -60,6 +81,16 @@ class ChannelDef(Strict):
     address: str
 
 
+class ActsForDef(Strict):
+    """Act on behalf of one ``person``, or of anyone holding a role at ``unit`` or below."""
+
+    person: str | None = None
+    unit: str | None = None
+
+
+Permission = Literal["admin", "read_all"]
+
+
 class PersonDef(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
@@ -67,12 +98,31 @@ class PersonDef(Strict):
     lang: str = "zh-CN"
     roles: list[GrantDef] = []
     channels: list[ChannelDef] = []
+    acts_for: list[ActsForDef] = []
+    permissions: list[Permission] = []
+
+
+class ServiceAccountDef(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    name: str
+    roles: list[GrantDef] = []
+    acts_for: list[ActsForDef] = []
+    permissions: list[Permission] = []
+
+
+class IdentityDef(Strict):
+    claim: str = Field(default="sub", min_length=1)
+    value: str = Field(min_length=1)
+    person: str
+    issuer: str | None = None
 
 
 class OrgDef(Strict):
     units: UnitDef
     departments: Departments | None = None
     people: list[PersonDef] = []
+    service_accounts: list[ServiceAccountDef] = []
+    identities: list[IdentityDef] = []
 
 
 def load_org_text(text: str, file: str = "<org>", *, cache: ParseCache | None = None) -> Directory:
@@ -143,9 +193,100 @@ def load_org_text(text: str, file: str = "<org>", *, cache: ParseCache | None = 
                 tuple(Channel(c.channel, c.address) for c in p.channels),
             )
         )
+    accounts = _service_accounts(model, located, where, seen, problems)
+    identities = _identities(model, located, seen, problems)
+    for i, p in enumerate(model.people):
+        _check_acts_for(p.acts_for, ("people", i), located, where, seen, problems)
     if problems:
         raise DefinitionError(problems)
-    return Directory.build(rows, people)
+    directory = Directory.build(rows, people)
+    directory.service_accounts = accounts
+    directory.identities = identities
+    directory.acts_for = {p.id: _acts_for(p.acts_for) for p in model.people if p.acts_for}
+    directory.permissions = {p.id: frozenset(p.permissions) for p in model.people if p.permissions}
+    return directory
+
+
+def _acts_for(defs: list[ActsForDef]) -> tuple[ActsFor, ...]:
+    return tuple(ActsFor(a.person, a.unit) for a in defs)
+
+
+def _check_acts_for(
+    defs: list[ActsForDef],
+    path: tuple,
+    located,
+    units: dict[str, tuple],
+    people: set[str],
+    problems: list[Problem],
+) -> None:
+    for j, a in enumerate(defs):
+        where = (*path, "acts_for", j)
+        if (a.person is None) == (a.unit is None):
+            problems.append(located.problem(where, "give exactly one of 'person' or 'unit'"))
+        elif a.person is not None and a.person not in people:
+            problems.append(
+                located.problem(
+                    (*where, "person"),
+                    f"unknown person {a.person!r}" + did_you_mean(a.person, people),
+                )
+            )
+        elif a.unit is not None and a.unit not in units:
+            problems.append(
+                located.problem(
+                    (*where, "unit"), f"unknown unit {a.unit!r}" + did_you_mean(a.unit, units)
+                )
+            )
+
+
+def _service_accounts(
+    model: OrgDef, located, units: dict[str, tuple], people: set[str], problems: list[Problem]
+) -> dict[str, ServiceAccount]:
+    accounts: dict[str, ServiceAccount] = {}
+    for i, a in enumerate(model.service_accounts):
+        if a.id in accounts or a.id in people:
+            problems.append(
+                located.problem(
+                    ("service_accounts", i, "id"), f"{a.id!r} is already a person or an account"
+                )
+            )
+        for j, g in enumerate(a.roles):
+            if g.unit not in units:
+                problems.append(
+                    located.problem(
+                        ("service_accounts", i, "roles", j, "unit"),
+                        f"unknown unit {g.unit!r}" + did_you_mean(g.unit, units),
+                    )
+                )
+        _check_acts_for(a.acts_for, ("service_accounts", i), located, units, people, problems)
+        actor = Actor(a.id, a.name, tuple(Grant(g.role, g.unit) for g in a.roles))
+        accounts[a.id] = ServiceAccount(actor, _acts_for(a.acts_for), frozenset(a.permissions))
+    return accounts
+
+
+def _identities(
+    model: OrgDef, located, people: set[str], problems: list[Problem]
+) -> list[Identity]:
+    out: list[Identity] = []
+    seen: dict[tuple[str | None, str, str], int] = {}
+    for i, ident in enumerate(model.identities):
+        key = (ident.issuer, ident.claim, ident.value)
+        if ident.person not in people:
+            problems.append(
+                located.problem(
+                    ("identities", i, "person"),
+                    f"unknown person {ident.person!r}" + did_you_mean(ident.person, people),
+                )
+            )
+        if key in seen:
+            problems.append(
+                located.problem(
+                    ("identities", i, "value"),
+                    f"{ident.claim}={ident.value!r} is mapped already (identities[{seen[key]}])",
+                )
+            )
+        seen[key] = i
+        out.append(Identity(ident.claim, ident.value, ident.person, ident.issuer))
+    return out
 
 
 def load_org_file(path: str | Path) -> Directory:

@@ -19,6 +19,9 @@ The file is ``$GRIDFLOW_CONFIG`` or ``./gridflow.toml``. Example (every key opti
     job = "digest"                     # daily overdue digest per unit
     cron = "30 8 * * mon-fri"
 
+    [http]                             # `gridflow serve` (see drivers/http/settings.py)
+    port = 8080
+
     [channels.email]
     type = "smtp"
     host = "127.0.0.1"
@@ -40,6 +43,7 @@ from gridflow.errors import GridflowError
 
 if TYPE_CHECKING:
     from gridflow.domain.calendar import BusinessCalendar
+    from gridflow.drivers.http.settings import HttpSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
 
@@ -79,6 +83,7 @@ class Settings:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache_dir: str | None = None  # parsed files kept by their text; "none": no cache
     source: str | None = None  # the file these came from, if any
+    http: HttpSettings = field(default_factory=lambda: _http({}))  # `gridflow serve`
 
     def parse_cache(self) -> Path | None:
         """Where parsed workflow and org files are kept (``cache_dir``,
@@ -116,7 +121,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     elif path:
         raise GridflowError(f"config file {candidate} does not exist")
     cal = raw.pop("calendar", {}) or {}
-    known = {"database_url", "workflows", "org", "base_url", "daemon", "channels", "cache_dir"}
+    http = raw.pop("http", {}) or {}
+    known = {
+        "database_url", "workflows", "org", "base_url", "daemon", "channels", "cache_dir", "http"
+    }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
         from gridflow.domain.suggest import did_you_mean
@@ -125,6 +133,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         raise GridflowError(f"{candidate}: unknown setting {name!r}{did_you_mean(name, known)}")
     settings = Settings(
         calendar=CalendarSettings(**cal),
+        http=_http(http),
         source=str(candidate) if candidate.is_file() else None,
         **raw,
     )
@@ -138,3 +147,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides
     )
     return settings
+
+
+def _http(raw: dict[str, Any]) -> HttpSettings:
+    """The ``[http]`` table (``gridflow serve``), with its environment overrides."""
+    from gridflow.drivers.http.settings import HttpSettings
+
+    return HttpSettings.load(raw)

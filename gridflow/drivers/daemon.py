@@ -169,25 +169,9 @@ class Daemon:
             self._stopped()
             return
         from apscheduler.schedulers.blocking import BlockingScheduler
-        from apscheduler.triggers.cron import CronTrigger
 
         self.scheduler = sched = BlockingScheduler(timezone=str(self.engine.calendar.tz))
-        for name, loop in (("timers", self.timers_pass), ("delivery", self.delivery_pass)):
-            sched.add_job(self._again(name, loop), "date", run_date=datetime.now(UTC), id=name)
-        jobs = {"digest": self.digest}
-        for i, entry in enumerate(self.cron):
-            job = jobs.get(entry.get("job", ""))
-            if job is None:
-                raise GridflowError(
-                    f"daemon.cron[{i}]: unknown job {entry.get('job')!r} (known: {', '.join(jobs)})"
-                )
-            sched.add_job(
-                job,
-                CronTrigger.from_crontab(entry["cron"], timezone=str(self.engine.calendar.tz)),
-                id=f"cron-{i}",
-                max_instances=1,
-                coalesce=True,
-            )
+        self.schedule(sched)
 
         def stop(signum, _frame):
             log.info("signal %s: stopping after the current pass", signal.Signals(signum).name)
@@ -206,3 +190,31 @@ class Daemon:
             self.dispatcher.close()
             self._stopped()
             log.info("daemon %s stopped after %d passes", self.id, self.passes)
+
+    def request_reload(self) -> None:
+        """Reload before the next pass (what SIGHUP does)."""
+        self._reload.set()
+
+    def schedule(self, sched) -> None:
+        """Add the timer and delivery jobs and the configured cron jobs to an APScheduler
+        scheduler (the blocking one of ``run``, or a background one beside ``gridflow
+        serve``)."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        self.scheduler = sched
+        for name, loop in (("timers", self.timers_pass), ("delivery", self.delivery_pass)):
+            sched.add_job(self._again(name, loop), "date", run_date=datetime.now(UTC), id=name)
+        jobs = {"digest": self.digest}
+        for i, entry in enumerate(self.cron):
+            job = jobs.get(entry.get("job", ""))
+            if job is None:
+                raise GridflowError(
+                    f"daemon.cron[{i}]: unknown job {entry.get('job')!r} (known: {', '.join(jobs)})"
+                )
+            sched.add_job(
+                job,
+                CronTrigger.from_crontab(entry["cron"], timezone=str(self.engine.calendar.tz)),
+                id=f"cron-{i}",
+                max_instances=1,
+                coalesce=True,
+            )

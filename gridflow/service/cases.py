@@ -100,23 +100,29 @@ class CaseWriter:
         d = wf.definition
         directory = self.defs.directory
         values = defaults(d.fields)
-        problems = []
+        problems, reasons = [], {}
         for key, value in data.items():
             if key not in d.fields:
                 problems.append(f"{wf.id} has no field {key!r}{did_you_mean(key, d.fields)}")
+                reasons[key] = problems[-1]
                 continue
             try:
                 values[key] = coerce(key, d.fields[key], value, directory.units or None)
             except FieldValueError as exc:
                 problems.append(str(exc))
+                reasons[key] = problems[-1]
         missing = [k for k, f in d.fields.items() if f.required and values.get(k) in (None, "", [])]
         if missing:
             problems.append(f"required: {', '.join(missing)}")
+            reasons.update({k: f"{k}: required" for k in missing})
         if not problems:
             unit = self._start_unit(wf, actor, unit, role, values, trusted=parent is not None)
         if problems:
             raise MissingFields(
-                f"cannot start {wf.id}: " + "; ".join(problems), fields=missing, trigger="start"
+                f"cannot start {wf.id}: " + "; ".join(problems),
+                fields=missing,
+                trigger="start",
+                reasons=reasons,
             )
         assert wf.revision is not None
         title = str(values.get(d.title_field) or "") if d.title_field else ""

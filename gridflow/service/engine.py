@@ -10,6 +10,14 @@ It is composed of parts, each one idea, sharing a :class:`~gridflow.service.runt
     timers       TimerService  tick: due SLA timers acted on exactly once; recompute
     outbox       OutboxAdmin   list, count, retry notices; endpoints switched off
     reports      Reports       consistent snapshots for reports, working-day length
+    principals   Principals    who is calling (persons, service accounts), what they see
+    tokens       Tokens        API tokens: issued once, stored hashed, checked, revoked
+    audit        Audit         refused attempts: who tried what, why, from where
+    idempotency  Idempotency   first responses kept per Idempotency-Key (24 h)
+    files        Files         uploads: sniffed, size-capped, content-addressed, per case
+    browse       Browse        keyset pages of cases, facet counts, the inbox
+    feed         Feed          every step as an event, in commit order, after a cursor
+    ops          Ops           readiness and figures for metrics
 
 The methods below are the public API; they check who acts (``actor``) and delegate.
 """
@@ -30,6 +38,8 @@ from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel, RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor, Directory
 from gridflow.errors import NotFound, RoleRefused
+from gridflow.service.audit import Audit
+from gridflow.service.browse import Browse
 from gridflow.service.cases import CaseWriter
 from gridflow.service.definitions import (
     BUILTIN_ORG,
@@ -38,14 +48,20 @@ from gridflow.service.definitions import (
     WorkflowSource,
     workflow_dir,
 )
+from gridflow.service.feed import Feed
+from gridflow.service.files import Files
+from gridflow.service.idempotency import Idempotency
 from gridflow.service.kpi import Reports
 from gridflow.service.notices import NoticeService
+from gridflow.service.ops import Ops
 from gridflow.service.outbox import Dispatcher, OutboxAdmin
 from gridflow.service.parse_cache import DiskParseCache
+from gridflow.service.principals import Principals
 from gridflow.service.queries import CaseReader
 from gridflow.service.runtime import Runtime
 from gridflow.service.status import status
 from gridflow.service.timers import TickResult, TimerService
+from gridflow.service.tokens import Tokens
 from gridflow.storage.store import Store
 
 if TYPE_CHECKING:
@@ -109,6 +125,16 @@ class Engine:
         self.timers = TimerService(self.rt, self.definitions, self.writer, self.notices)
         self.outbox = OutboxAdmin(self.rt, self.notices.render_rows)
         self.reports = Reports(self.rt)
+        # what the HTTP API (and the web workbench) call on: principals and what they see,
+        # tokens, the audit of refusals, idempotency keys, files, lists, the change feed, ops
+        self.principals = Principals(self.rt, self.definitions, self.actor)
+        self.tokens = Tokens(self.rt, self.definitions)
+        self.audit = Audit(self.rt)
+        self.idempotency = Idempotency(self.rt)
+        self.files = Files(self.rt, self.definitions)
+        self.browse = Browse(self.rt, self.definitions, self.reader)
+        self.feed = Feed(self.rt)
+        self.ops = Ops(self.rt, self.definitions)
 
     # ---- what the engine runs on ---------------------------------------------------------
     @property

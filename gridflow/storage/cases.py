@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gridflow.storage import schema as t
+from gridflow.storage.feed import FeedStore
 from gridflow.storage.jsoncodec import json_dumps
 from gridflow.storage.records import CaseRecord, OriginRecord, StepRecord
 from gridflow.storage.types import UTCDateTime
@@ -67,6 +68,7 @@ class CaseStore:
 
     def __init__(self, is_sqlite: bool):
         self._lock_rows = not is_sqlite  # SQLite: the write transaction is the lock
+        self.feed = FeedStore(is_sqlite)  # every step is also an event of the change feed
 
     # ---- one case ------------------------------------------------------------------------
     def load(
@@ -128,8 +130,10 @@ class CaseStore:
         origin: Mapping[str, Any] | None = None,
     ) -> None:
         """A history row, and where it came from (``origin``: the columns of
-        ``gf_step_origin`` but the key) when the step was taken on a caller's behalf."""
+        ``gf_step_origin`` but the key) when the step was taken on a caller's behalf; and
+        its change-feed event (:mod:`gridflow.storage.feed`)."""
         tx.execute(INSERT_HISTORY, dict(values))
+        self.feed.record(tx, values["case_id"], values["seq"], values["at"])
         if origin is not None:
             key = {"case_id": values["case_id"], "seq": values["seq"]}
             tx.execute(INSERT_ORIGIN, {**origin, **key})

@@ -40,16 +40,24 @@ metadata = sa.MetaData()
 '''
 
 
-def _type(column: sa.Column) -> str:
-    kind = column.type
+def _spell(kind: sa.types.TypeEngine, where: str) -> str:
     if isinstance(kind, UTCDateTime):
         return "UTCDateTime()"
     if isinstance(kind, AutoString):
         return "sa.String()"
-    for name in ("Text", "String", "Integer", "Float", "Boolean", "JSON"):
+    for name in ("Text", "String", "BigInteger", "Integer", "Float", "Boolean", "JSON"):
         if type(kind) is getattr(sa, name):
             return f"sa.{name}()"
-    raise TypeError(f"{column.table.name}.{column.name}: no Core spelling for {kind!r}")
+    raise TypeError(f"{where}: no Core spelling for {kind!r}")
+
+
+def _type(column: sa.Column) -> str:
+    where = f"{column.table.name}.{column.name}"
+    kind = column.type
+    text = _spell(kind, where)
+    for dialect, variant in getattr(kind, "_variant_mapping", {}).items():
+        text += f".with_variant({_spell(variant, where)}, {dialect!r})"
+    return text
 
 
 def _column(column: sa.Column) -> str:

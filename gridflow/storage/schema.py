@@ -14,6 +14,28 @@ SCHEMA_VERSION = 3
 metadata = sa.MetaData()
 
 
+audit_t = sa.Table(
+    "gf_audit",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=False),
+    sa.Column("principal", sa.String(), nullable=True),
+    sa.Column("token_id", sa.String(), nullable=True),
+    sa.Column("on_behalf_of", sa.String(), nullable=True),
+    sa.Column("action", sa.String(), nullable=False),
+    sa.Column("case_id", sa.Integer(), nullable=True),
+    sa.Column("trigger", sa.String(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False, default=""),
+    sa.Column("channel", sa.String(), nullable=False, default="api"),
+    sa.Column("address", sa.String(), nullable=True),
+    sa.Column("request_id", sa.String(), nullable=True),
+    sa.Index("ix_gf_audit_at", "at"),
+    sa.Index("ix_gf_audit_principal", "principal"),
+)
+
+
 case_t = sa.Table(
     "gf_case",
     metadata,
@@ -109,6 +131,37 @@ endpoint_t = sa.Table(
 )
 
 
+event_t = sa.Table(
+    "gf_event",
+    metadata,
+    sa.Column(
+        "pos",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        nullable=False,
+    ),
+    sa.Column("case_id", sa.Integer(), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+)
+
+
+file_t = sa.Table(
+    "gf_file",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True, nullable=False),
+    sa.Column("sha256", sa.String(), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("content_type", sa.String(), nullable=False),
+    sa.Column("size", sa.Integer(), nullable=False),
+    sa.Column("case_id", sa.Integer(), nullable=True),
+    sa.Column("uploaded_by", sa.String(), nullable=False),
+    sa.Column("uploaded_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_gf_file_case_id", "case_id"),
+    sa.Index("ix_gf_file_sha256", "sha256"),
+)
+
+
 history_t = sa.Table(
     "gf_history",
     metadata,
@@ -150,6 +203,21 @@ history_t = sa.Table(
         "actor_unit",
         "case_id",
     ),
+)
+
+
+idempotency_t = sa.Table(
+    "gf_idempotency",
+    metadata,
+    sa.Column("principal", sa.String(), primary_key=True, nullable=False),
+    sa.Column("key", sa.String(), primary_key=True, nullable=False),
+    sa.Column("request_hash", sa.String(), nullable=False),
+    sa.Column("state", sa.String(), nullable=False, default="pending"),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("headers", sa.JSON(), nullable=True),
+    sa.Column("body", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_gf_idempotency_created_at", "created_at"),
 )
 
 
@@ -238,4 +306,23 @@ timer_t = sa.Table(
     sa.UniqueConstraint("case_id", "entry_seq", "name", name="uq_gf_timer_once"),
     sa.Index("ix_gf_timer_case_id", "case_id"),
     sa.Index("ix_gf_timer_due", "status", "due_at"),
+)
+
+
+token_t = sa.Table(
+    "gf_token",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True, nullable=False),
+    sa.Column("hash", sa.String(), nullable=False),
+    sa.Column("principal", sa.String(), nullable=False),
+    sa.Column("kind", sa.String(), nullable=False, default="person"),
+    sa.Column("label", sa.String(), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_by", sa.String(), nullable=True),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("last_used_from", sa.String(), nullable=True),
+    sa.UniqueConstraint("hash", name=None),
 )

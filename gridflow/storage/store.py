@@ -30,12 +30,18 @@ from sqlalchemy import event
 
 from gridflow.errors import GridflowError
 from gridflow.storage import schema as t
+from gridflow.storage.audit import AuditStore
+from gridflow.storage.browse import CaseBrowser
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
+from gridflow.storage.files import FileStore
 from gridflow.storage.heartbeat import HeartbeatStore
+from gridflow.storage.idempotency import IdempotencyStore
 from gridflow.storage.jsoncodec import json_dumps
+from gridflow.storage.ops import OpsQueries
 from gridflow.storage.outbox import OutboxStore
 from gridflow.storage.timers import TimerStore
+from gridflow.storage.tokens import TokenStore
 
 if TYPE_CHECKING:
     from gridflow.storage.kpi import KpiQueries
@@ -121,12 +127,21 @@ class Store:
         self.dialect = self.sa.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
         self._held = threading.local()
+        self._write_turn = threading.RLock()  # SQLite writers of this process, in turn
         self._all_held: weakref.WeakSet[sa.Connection] = weakref.WeakSet()  # for dispose()
         self.cases = CaseStore(self.is_sqlite)
         self.timers = TimerStore(self.is_sqlite)
         self.outbox = OutboxStore(self.is_sqlite)
         self.heartbeat = HeartbeatStore()
         self.definitions = DefinitionStore(self._take_turns)
+        # the HTTP API's statement groups (#13)
+        self.feed = self.cases.feed
+        self.browse = CaseBrowser()
+        self.tokens = TokenStore()
+        self.audit = AuditStore()
+        self.idempotency = IdempotencyStore(self.is_sqlite)
+        self.files = FileStore()
+        self.ops = OpsQueries()
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands
@@ -138,7 +153,19 @@ class Store:
     # ---- transactions ---------------------------------------------------------------
     def write(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``). Commits on success."""
+        if self.is_sqlite:
+            return self._queued_write()
         return self._transaction("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def _queued_write(self) -> Iterator[sa.Connection]:
+        """SQLite: this process's writers take turns in a lock before ``BEGIN IMMEDIATE``.
+        SQLite has one writer at a time anyway; without the lock, threads waiting for it
+        sleep in the busy handler's growing steps (up to 100 ms) and a thread pool of
+        writers (the HTTP API's) spends its time asleep. Other processes still meet the
+        busy timeout."""
+        with self._write_turn, self._transaction("BEGIN IMMEDIATE") as conn:
+            yield conn
 
     def read(self) -> AbstractContextManager[sa.Connection]:
         """A read transaction (SQLite: ``BEGIN``: one snapshot for all its statements)."""
@@ -155,7 +182,11 @@ class Store:
         with self._connect() as conn, conn.begin():
             if self.is_sqlite:
                 _begin(conn, begin)
+            else:
+                self.feed.discard(conn)
             yield conn
+            if not self.is_sqlite:
+                self.feed.flush(conn)  # number this transaction's feed events, in commit order
 
     @contextmanager
     def snapshot_pair(self) -> Iterator[tuple[sa.Connection, sa.Connection]]:
@@ -222,21 +253,12 @@ class Store:
         try:
             with self.write() as conn:
                 self._take_turns(conn)  # no two processes race to CREATE the same table
-                t.metadata.create_all(
-                    conn,
-                    tables=[
-                        t.meta_t,
-                        t.definition_t,
-                        t.case_t,
-                        t.history_t,
-                        t.origin_t,
-                        t.timer_t,
-                        t.outbox_t,
-                        t.org_t,
-                        t.daemon_t,
-                        t.endpoint_t,
-                    ],
-                )
+                # a database from before the change feed gets its history as events, once
+                seen = sa.inspect(conn)
+                older = seen.has_table(t.meta_t.name) and not seen.has_table(t.event_t.name)
+                t.metadata.create_all(conn)
+                if older:
+                    self.feed.backfill(conn)
         except sa.exc.OperationalError as exc:
             raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except sa.exc.IntegrityError:

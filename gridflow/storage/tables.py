@@ -238,6 +238,87 @@ class DaemonRow(SQLModel, table=True):
     delivery_at: datetime | None = _time()  # the delivery job's last pass
 
 
+# ---- the HTTP API's tables (#13): tokens, refusals, idempotency keys, files, the feed --------
+class TokenRow(SQLModel, table=True):
+    """An API token: only its SHA-256 is kept (the token is shown once, at creation)."""
+
+    __tablename__ = "gf_token"
+    id: str = Field(primary_key=True)  # public id, shown in lists and in step origins
+    hash: str = Field(unique=True)  # sha256 hex of the whole token
+    principal: str  # a person or a service account of the directory
+    kind: str = "person"  # person | service
+    label: str = ""
+    created_at: datetime = _time()
+    created_by: str | None = None
+    expires_at: datetime | None = _time()
+    revoked_at: datetime | None = _time()
+    revoked_by: str | None = None
+    last_used_at: datetime | None = _time()
+    last_used_from: str | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """A refused attempt: who tried what, why it was refused, when, from where."""
+
+    __tablename__ = "gf_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(index=True)
+    outcome: str  # unauthenticated | forbidden | refused | rate_limited
+    status: int
+    principal: str | None = Field(default=None, index=True)
+    token_id: str | None = None
+    on_behalf_of: str | None = None
+    action: str  # "POST /api/v1/cases/{case_id}/events"
+    case_id: int | None = None
+    trigger: str | None = None
+    reason: str = Field(default="", sa_type=sa.Text)
+    channel: str = "api"
+    address: str | None = None
+    request_id: str | None = None
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first response to a request carrying an ``Idempotency-Key``, per principal."""
+
+    __tablename__ = "gf_idempotency"
+    principal: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    request_hash: str
+    state: str = "pending"  # pending | done
+    status: int | None = None
+    headers: dict | None = _json()
+    body: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _time(index=True)
+
+
+class FileRow(SQLModel, table=True):
+    """An uploaded file: its content lies on disk under its SHA-256 (content-addressed)."""
+
+    __tablename__ = "gf_file"
+    id: str = Field(primary_key=True)  # "f_…", what a file field of a case holds
+    sha256: str = Field(index=True)
+    name: str
+    content_type: str
+    size: int
+    case_id: int | None = Field(default=None, index=True)  # None until a case refers to it
+    uploaded_by: str
+    uploaded_at: datetime = _time()
+
+
+class EventRow(SQLModel, table=True):
+    """The change feed: one row per history row, numbered in commit order (``pos``)."""
+
+    __tablename__ = "gf_event"
+    pos: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),  # SQLite: the rowid
+    )
+    case_id: int
+    seq: int
+    at: datetime = _time()
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -252,3 +333,8 @@ org_t: sa.Table = SQLModel.metadata.tables["gf_org"]
 endpoint_t: sa.Table = SQLModel.metadata.tables["gf_endpoint"]
 daemon_t: sa.Table = SQLModel.metadata.tables["gf_daemon"]
 meta_t: sa.Table = SQLModel.metadata.tables["gf_meta"]
+token_t: sa.Table = SQLModel.metadata.tables["gf_token"]
+audit_t: sa.Table = SQLModel.metadata.tables["gf_audit"]
+idempotency_t: sa.Table = SQLModel.metadata.tables["gf_idempotency"]
+file_t: sa.Table = SQLModel.metadata.tables["gf_file"]
+event_t: sa.Table = SQLModel.metadata.tables["gf_event"]

@@ -140,7 +140,12 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
     ],
     "five_mistakes.yaml": [
         (7, 11, "roles.chief.scope", "scope must be unit, under, any or field:<field name>"),
-        (10, 12, "fields.colour.type", "'colour' is not allowed; expected 'string', …'person'"),
+        (
+            10,
+            12,
+            "fields.colour.type",
+            "'colour' is not allowed; expected 'string', …'person', 'file' or 'files'",
+        ),
         (13, 11, "states.open.sla.due", f"unknown unit 'weeks' in duration '2 weeks'; {DUR_UNITS}"),
         (20, 5, "transitions[0].when", "does not compile: …"),
         (23, 5, "transitions[1].dest", "unknown state 'dnoe' (did you mean 'done'?)"),

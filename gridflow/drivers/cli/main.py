@@ -6,7 +6,8 @@ One module per group of commands, each a list ``COMMANDS`` added here::
     org        org load | show                                list, triggers
     daemon     daemon, tick, status                 outbox    outbox …, notice preview
     calendar   calendar due | show | recompute      report    report, report yearly
-    demo       demo
+    demo       demo                                 serve     serve (the HTTP API)
+    tokens     token create | list | revoke
 
 Shared by all: :mod:`gridflow.drivers.cli.context` (settings, the engine, clean errors).
 """
@@ -15,7 +16,18 @@ from __future__ import annotations
 
 import click
 
-from gridflow.drivers.cli import calendar, cases, daemon, demo, org, outbox, report, workflows
+from gridflow.drivers.cli import (
+    calendar,
+    cases,
+    daemon,
+    demo,
+    org,
+    outbox,
+    report,
+    serve,
+    tokens,
+    workflows,
+)
 from gridflow.drivers.cli.context import Context, GridflowGroup
 
 __all__ = ["Context", "GridflowGroup", "cli", "main"]
@@ -47,7 +59,7 @@ def cli(ctx: click.Context, db: str | None, workflows: str | None, config: str |
     ctx.obj = Context(db, workflows, config)
 
 
-for _group in (workflows, cases, org, daemon, outbox, calendar, report, demo):
+for _group in (workflows, cases, org, daemon, outbox, calendar, report, demo, serve, tokens):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 
