@@ -139,9 +139,12 @@ class CaseStore:
             tx.execute(INSERT_ORIGIN, {**origin, **key})
 
     def append_steps(self, tx: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """History rows of system steps (no origin), in one statement."""
+        """History rows of system steps (no origin), in one statement, and their
+        change-feed events in another."""
         if rows:
             tx.execute(INSERT_HISTORY, [dict(r) for r in rows])
+            events = [{"case_id": r["case_id"], "seq": r["seq"], "at": r["at"]} for r in rows]
+            self.feed.record_many(tx, events)
 
     def bump_versions(
         self, tx: sa.Connection, bumps: Sequence[tuple[int, int, int, datetime]]

@@ -55,6 +55,16 @@ class FeedStore:
         else:
             tx.info.setdefault(_PENDING, []).append({"case_id": case_id, "seq": seq, "at": at})
 
+    def record_many(self, tx: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """The events of history rows just written in ``tx`` (``case_id``, ``seq``, ``at``
+        each), in the order given."""
+        if not rows:
+            return
+        if self._is_sqlite:
+            tx.execute(INSERT, rows)
+        else:
+            tx.info.setdefault(_PENDING, []).extend(rows)
+
     def discard(self, tx: sa.Connection) -> None:
         """Forget events noted by an earlier transaction on this connection (rolled back)."""
         tx.info.pop(_PENDING, None)

@@ -198,3 +198,32 @@ def test_owed_notices_of_a_schema_2_database_are_sent_as_written(tmp_path):
         assert (sent.subject, sent.text, sent.html) == ("旧通知", "正文", "<p>正文</p>")
     finally:
         engine.close()
+
+
+def test_every_step_of_a_timer_batch_is_an_event_of_the_feed(db_url):
+    """Batched system steps are written in one statement; their feed events with them."""
+    from gridflow.domain.access import CaseScope
+
+    clock = Clock()
+    engine = Engine(db_url, clock=clock, directory=sample_directory())
+    try:
+        ids = [
+            engine.start("raise_hand", actor="wannan-r1.chief", data={"title": f"{TITLE}{i}"}).id
+            for i in range(4)
+        ]
+        for case_id in ids:
+            engine.fire(
+                case_id, "dispatch", actor="fenglin.dispatch", data={"department": "police"}
+            )
+        clock.now += timedelta(days=20)
+        assert engine.tick(clock.now).fired > 0
+        steps = sorted((c, s.seq) for c in ids for s in engine.history(c))
+        events, after = [], 0
+        while True:
+            page, after = engine.feed.page(CaseScope(everything=True), after, 100)
+            if not page:
+                break
+            events += [(e.case_id, e.seq) for e in page]
+        assert sorted(events) == steps and len(set(events)) == len(events)
+    finally:
+        engine.close()
