@@ -57,6 +57,18 @@ def _columns():
     }
 
 
+def schema_key() -> str:
+    """A digest of today's tables and columns: a cached data set made for other tables is
+    made again (a database at the same schema version may lack a table added since)."""
+    from gridflow.storage import schema as t
+
+    text = ";".join(
+        f"{name}:{','.join(sorted(c.name for c in table.columns))}"
+        for name, table in sorted(t.metadata.tables.items())
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _q(name: str) -> str:
     return f'"{name}"'
 
@@ -487,6 +499,7 @@ def generate(
         "prototypes": len(families),
         "as_of": as_of.isoformat(),
         "generator": GENERATOR_VERSION,
+        "schema": schema_key(),
     }
     log("  indexes" + (", VACUUM ANALYZE" if dialect != "sqlite" else "") + " …")
     writer.finish(meta)
@@ -526,6 +539,7 @@ def ensure_sqlite(path: Path, cases: int, open_fraction: float | None, log=print
         and meta.get("cases") == cases
         and meta.get("open_fraction") == open_fraction
         and meta.get("generator") == GENERATOR_VERSION
+        and meta.get("schema") == schema_key()
     ):
         return meta
     remove_sqlite(path)

@@ -3,11 +3,11 @@ read it back, sweep old keys."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gridflow.storage import schema as t
 from gridflow.storage.api_records import IdempotencyRecord
@@ -19,7 +19,9 @@ class IdempotencyStore:
     """Statements over ``gf_idempotency``."""
 
     def __init__(self, is_sqlite: bool):
-        self._insert = (sqlite.insert if is_sqlite else postgresql.insert)(_I)
+        # each dialect imported only where it runs (PostgreSQL's pulls in asyncio)
+        dialect = "sqlite" if is_sqlite else "postgresql"
+        self._insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(_I)
 
     def reserve(
         self, tx: sa.Connection, principal: str, key: str, request_hash: str, at: datetime
