@@ -23,6 +23,7 @@ from transitions import Machine, State
 from gridflow.domain.definition import Transition, Workflow
 from gridflow.domain.expressions import Expression, evaluate
 from gridflow.domain.fields import coerce
+from gridflow.domain.kpi_plan import KpiPlan, plan_of
 from gridflow.domain.org import Actor, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
 from gridflow.errors import (
@@ -165,6 +166,7 @@ class CompiledWorkflow:
         self.needs_children = any("children" in e.names for e in self._expressions())
         self.needs_sla = any("sla" in e.names for e in self._expressions())
         self._facets = tuple(definition.facets)  # (("tag", field or None), …)
+        self.kpis: KpiPlan = plan_of(definition)  # what its reports count
         self.machine = self._build_machine()
 
     def facet_columns(self, data: Mapping[str, Any]) -> dict[str, str | None]:

@@ -383,16 +383,18 @@ def test_located_positions_point_into_the_source():
     assert parsed.where(("states", "nowhere", "deep")) == parsed.where(("states",))
 
 
-def test_an_unguarded_branch_hiding_another_is_a_warning_not_an_error():
+def test_an_unguarded_branch_hiding_another_is_an_error():
+    """Issue #15: a trigger listed twice from one source with no guard on the first is a
+    mistake (the second can never be taken), not a style warning."""
     text = (DATA / "ticket.yaml").read_text().replace('    when: "data.reopens >= 1"\n', "")
     wf, problems = check_text(text, "t.yaml")
-    assert wf is not None
-    (w,) = problems
-    assert w.severity == "warning" and w.path == "transitions[5]"
-    assert w.message == (
+    assert wf is None
+    (e,) = problems
+    assert e.severity == "error" and e.path == "transitions[5]"
+    assert e.message == (
         "never taken from 'answered': transition 4 has the same trigger with no 'when' before it"
     )
-    assert str(w).startswith("t.yaml:50:5: warning: transitions[5]:")
+    assert str(e).startswith("t.yaml:50:5: transitions[5]:")
 
 
 def test_json_schema_describes_the_format():

@@ -67,6 +67,8 @@ roles:
 fields:
   kind: {field}
   cat: {{type: enum, values: [a, b]}}
+  dept: {{type: unit, kind: department}}
+facets: {{party: dept}}
 initial: open
 states:
   open:
@@ -101,6 +103,7 @@ VALID = [
     {"sla": "{clock: c, due: {by: cat, map: {a: 1wd, b: 5wd}, default: 3wd}}"},
     {"sla": "{clock: c, due: 5wd, overdue: [{after: 1wd, escalate: street, notify: [district]}]}"},
     {"to": "[department, creator, 'role:chief', 'field:kind', 'person:p1', 'unit:u1']"},
+    {"to": "[actor, assignee, leader, parent, area, street, district, reporter, party]"},
     {"source": "[open, held]"},
     {"source": "'*'"},
 ]
