@@ -448,8 +448,9 @@ class GraphChecker:
                     f"unknown trigger {t.spawn.on_all_final!r}"
                     + did_you_mean(t.spawn.on_all_final, triggers),
                 )
-        # same trigger from the same state: an unguarded branch hides every later one its
-        # roles cover (the first branch that matches wins) — a mistake, not a style
+        # same trigger from the same state: an unguarded branch (no ``when``, no ``max``)
+        # hides every later one its roles cover (the first branch that matches wins) — a
+        # mistake, not a style
         seen: dict[tuple[str, str], int] = {}
         for i, t in enumerate(wf.transitions):
             for s in list(wf.states) if t.source == "*" else t.sources:
@@ -466,7 +467,7 @@ class GraphChecker:
                         "before it",
                     )
                     break
-                if not t.when:
+                if not t.when and t.max is None:  # a branch at its ``max`` is passed over
                     seen.setdefault(key, i)
         self._check_shape()
 

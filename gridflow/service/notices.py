@@ -137,7 +137,8 @@ class NoticeService:
         self, wf: CompiledWorkflow, template: str, lang: str, context: dict[str, Any]
     ) -> tuple[str, str, str | None]:
         try:
-            r = self.renderer.render(wf.id, template, lang, context)
+            fallback = wf.definition.fallback_language
+            r = self.renderer.render(wf.id, template, lang, context, fallback=fallback)
             return r.subject, r.text, r.html
         except GridflowError as exc:  # never lose a notice to a template: send it plain
             if (wf.id, template) not in self._template_problems:  # say it once, not per notice
