@@ -62,7 +62,11 @@ class GraphChecker:
     ):
         self.wf, self.loc = wf, located
         self.problems: list[Problem] = []
-        self.broken = set().union(*broken.values()) if broken else set()
+        # broken entries' names (the kpis block's broken figures are its own: ``kpis``)
+        self.broken = (
+            set().union(*(v for k, v in broken.items() if k != "kpis")) if broken else set()
+        )
+        self.broken_figures = broken.get("kpis", set()) if broken else set()
         self.broken_states = broken.get("states", set()) if broken else set()
         self.states = set(wf.states)
         self.fields = set(wf.fields)
@@ -169,6 +173,7 @@ class GraphChecker:
             frozenset(finals),
             frozenset(self.triggers),
             frozenset(self.known_fields),
+            frozenset(self.broken_figures),
         )
         check_kpis(wf, known, self.error)
         return compiled

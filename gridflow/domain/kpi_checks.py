@@ -36,6 +36,12 @@ class Known:
     finals: frozenset[str]
     triggers: frozenset[str]
     fields: frozenset[str]
+    broken_figures: frozenset[str] = frozenset()  # "section.figure" the schema stage refused
+
+    def figures(self, section: str, valid: Iterable[str]) -> set[str]:
+        """The figures of ``section``: the valid ones and those whose entry is broken."""
+        prefix = f"{section}."
+        return set(valid) | {b[len(prefix) :] for b in self.broken_figures if b.startswith(prefix)}
 
 
 def check_kpis(wf: Workflow, known: Known, error: Report) -> None:
@@ -80,9 +86,10 @@ def _section(wf, known, stages, clocks, sid: str, section: Section, base, error)
                 f"{section.tag!r} is not a value of {tag_field}"
                 + did_you_mean(section.tag, spec.values or []),
             )
-    figures: Mapping[str, Figure] = section.figures or generic_figures(wf)
+    declared = section.figures or ({} if known.figures(sid, ()) else generic_figures(wf))
+    figures: set[str] = known.figures(sid, declared)
     for key, f in section.figures.items():
-        _figure(wf, known, stages, clocks, set(figures), key, f, (*base, "figures", key), error)
+        _figure(wf, known, stages, clocks, figures, key, f, (*base, "figures", key), error)
     _cycles(section.figures, (*base, "figures"), error)
     for lang in ("zh", "en"):
         text = getattr(section.headline, lang, None) if section.headline else None

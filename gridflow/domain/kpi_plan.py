@@ -20,11 +20,12 @@ all counted for a unit by its responsible party (``facets.party``) as ``docs/kpi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridflow.domain.definition import Label, Workflow
-from gridflow.domain.kpi_spec import Figure, KpiSpec, Section, placeholders
+from gridflow.domain.kpi_spec import Figure, KpiSpec, Section
 
 # the words of the generic figures (zh, en)
 GENERIC_WORDS: dict[str, tuple[str, str]] = {
@@ -287,7 +288,10 @@ def describe(f: Figure) -> str:
 def headline_text(template: str, figures: dict[str, Any], show: Any) -> str:
     """``template`` with each ``{figure}`` replaced by ``show(key, value)``; ``{{``/``}}`` are
     literal braces."""
-    out = template
-    for key in dict.fromkeys(placeholders(template)):
-        out = out.replace("{" + key + "}", show(key, figures.get(key)))
-    return out.replace("{{", "{").replace("}}", "}")
+
+    def one(m: re.Match[str]) -> str:
+        if m[1] is None:
+            return m[0][0]  # "{{" → "{", "}}" → "}"
+        return str(show(m[1], figures.get(m[1])))
+
+    return re.sub(r"\{\{|\}\}|\{([a-z][a-z0-9_]*)\}", one, template)

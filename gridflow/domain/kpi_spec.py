@@ -141,7 +141,9 @@ class Stage(Strict):
     of states is short for ``{states: […]}``."""
 
     model_config = ConfigDict(
-        json_schema_extra=d._or_text({"type": "array", "items": {"type": "string"}})
+        json_schema_extra=d._or_text(
+            {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": d.NAME}}
+        )
     )
 
     label: Label | None = None
@@ -157,7 +159,7 @@ class OnTime(Strict):
     """The clock whose deadlines the generic figures judge, and (optionally) the triggers that
     settle one; a plain clock name is short for ``{clock: NAME}``."""
 
-    model_config = ConfigDict(json_schema_extra=d._or_text({"type": "string"}))
+    model_config = ConfigDict(json_schema_extra=d._or_text({"type": "string", "pattern": d.NAME}))
 
     clock: Name
     settled_by: NonEmpty[Name] | None = None
@@ -230,7 +232,7 @@ class KpiSpec(Strict):
 
 def placeholders(text: str) -> list[str]:
     """The ``{figure}`` names a headline uses, in order (``{{``/``}}`` are literal braces)."""
-    return re.findall(r"(?<!\{)\{([a-z][a-z0-9_]*)\}(?!\})", text)
+    return [m for m in re.findall(r"\{\{|\}\}|\{([a-z][a-z0-9_]*)\}", text) if m]
 
 
 # the Workflow model names ``KpiSpec``: build it now that the class exists

@@ -217,10 +217,12 @@ def cross_checks(checked: list[Checked], lookup: Lookup | None = None) -> list[P
                 target = found[target_id]
             base = ("transitions", _index(c, i), "spawn")
             if target is None:
+                known = getattr(lookup, "known", None)
+                pool = [*models, *(known() if callable(known) else [])]
                 problems.append(
                     c.problem(
                         (*base, "workflow"),
-                        f"unknown workflow {target_id!r}" + did_you_mean(target_id, models),
+                        f"unknown workflow {target_id!r}" + did_you_mean(target_id, pool),
                     )
                 )
             elif t.spawn.then:
@@ -241,31 +243,47 @@ def _index(c: Checked, i: int) -> int:
     return c.index_map[i] if i < len(c.index_map) else i
 
 
-def folder_lookup(folders: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> Lookup:
+class FolderLookup:
     """Find a workflow by id among the workflow files of ``folders`` (not ``exclude``d), the
-    first folder first: what validating a file that spawns another needs."""
-    skip = {Path(p).resolve() for p in exclude}
-    cache: dict[str, Workflow | None] = {}
-    pending = [
-        p
-        for folder in folders
-        if Path(folder).is_dir()
-        for p in sorted(Path(folder).iterdir())
-        if p.suffix in (".yaml", ".yml")
-        and p.stem not in ("org", "calendar-overrides")
-        and p.is_file()
-        and p.resolve() not in skip
-    ]
+    first folder first: what validating a file that spawns another needs. Files are read
+    lazily, as ids are asked for; :meth:`known` reads them all (for a "did you mean")."""
 
-    def lookup(workflow_id: str) -> Workflow | None:
-        while workflow_id not in cache and pending:
-            path = pending.pop(0)
-            try:
-                model = check_source(_read(path), str(path)).model
-            except DefinitionError:
-                continue
-            if model is not None:
-                cache.setdefault(model.id, model)
-        return cache.get(workflow_id)
+    def __init__(self, folders: Iterable[str | Path], exclude: Iterable[str | Path] = ()):
+        skip = {Path(p).resolve() for p in exclude}
+        self._cache: dict[str, Workflow] = {}
+        self._pending = [
+            p
+            for folder in folders
+            if Path(folder).is_dir()
+            for p in sorted(Path(folder).iterdir())
+            if p.suffix in (".yaml", ".yml")
+            and p.stem not in ("org", "calendar-overrides")
+            and p.is_file()
+            and p.resolve() not in skip
+        ]
 
-    return lookup
+    def _read_one(self) -> None:
+        path = self._pending.pop(0)
+        try:
+            model = check_source(_read(path), str(path)).model
+        except DefinitionError:
+            return
+        if model is not None:
+            self._cache.setdefault(model.id, model)
+
+    def __call__(self, workflow_id: str) -> Workflow | None:
+        while workflow_id not in self._cache and self._pending:
+            self._read_one()
+        return self._cache.get(workflow_id)
+
+    def known(self) -> list[str]:
+        while self._pending:
+            self._read_one()
+        return list(self._cache)
+
+
+def folder_lookup(
+    folders: Iterable[str | Path], exclude: Iterable[str | Path] = ()
+) -> FolderLookup:
+    """A :class:`FolderLookup` over ``folders``."""
+    return FolderLookup(folders, exclude)
