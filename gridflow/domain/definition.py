@@ -271,8 +271,14 @@ class OverdueStep(Strict):
     after: DurationText = "0wd"
     notify: list[Recipient] = []
     template: Name = "overdue"
-    escalate: str | None = None  # "parent", "street", "district" or a unit id
-    fire: Name | None = None  # a trigger the system fires on the case
+    escalate: str | None = Field(
+        None,
+        description="tell that unit's leaders (escalation notice, sla:escalate note): parent, "
+        "area, street, district or a unit id",
+    )
+    fire: Name | None = Field(
+        None, description="a trigger the system fires on the case: the rung moves it"
+    )
 
 
 class Reminder(Strict):

@@ -276,6 +276,7 @@ class CompiledWorkflow:
                 allowed=self.allowed_for(case, actor, directory, taken),
                 defined=self.people_triggers_from(case.state),
                 actor=actor.id,
+                final=case.state in self.finals or not self.triggers_from(case.state),
             )
             known = {t.trigger for t in self.transitions}
             if trigger not in known:

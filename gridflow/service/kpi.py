@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gridflow.domain.period import Period
 from gridflow.domain.scope import CaseSet, Scope
 from gridflow.service.kpi_figures import (
+    CASE_QUERIES,
     COMPUTE_STEPS,
+    STEP_QUERIES,
     compute_sections,
     needs_of,
     overdue,
+    prefetch,
 )
 from gridflow.service.kpi_figures import ratio as ratio
 from gridflow.service.runtime import Runtime
@@ -88,20 +91,31 @@ class Reports:
         needs = needs_of(plans.values(), day)
         with self.snapshot() as snap:
 
-            def case_side(q: KpiQueries) -> tuple[list[Any], list[Any]]:
+            def case_side(q: KpiQueries) -> tuple[list[Any], list[Any], dict[Any, Any]]:
                 groups = q.case_groups(period, now, clocks=needs.clocks)
-                moved = q.moved_groups(period) if needs.moved else []
-                return groups, moved
+                # the state at the end is asked only for cases that moved since the end (none,
+                # for a period ending now)
+                moved_any = any(g.open_at_end > g.open_still for g in groups)
+                moved = q.moved_groups(period) if needs.moved and moved_any else []
+                asked = prefetch(
+                    q, plan_list, scope, period, directory, day, needs, CASE_QUERIES, groups
+                )
+                return groups, moved, asked
 
-            def step_side(q: KpiQueries) -> list[Any]:
-                return q.step_groups(period, triggers=sorted(needs.triggers), filters=needs.filters)
+            def step_side(q: KpiQueries) -> tuple[list[Any], dict[Any, Any]]:
+                groups = q.step_groups(
+                    period, triggers=sorted(needs.triggers), filters=needs.filters
+                )
+                asked = prefetch(q, plan_list, scope, period, directory, day, needs, STEP_QUERIES)
+                return groups, asked
 
-            (cases, moved), steps = snap.both(case_side, step_side)
+            plan_list = list(plans.values())
+            (cases, moved, by_cases), (steps, by_steps) = snap.both(case_side, step_side)
             tick("cases")
             tick("steps")
             sections = compute_sections(
                 snap.main,
-                list(plans.values()),
+                plan_list,
                 scope,
                 period,
                 now,
@@ -111,6 +125,7 @@ class Reports:
                 moved,
                 steps,
                 needs,
+                by_cases | by_steps,
             )
         tick("figures")
         late = overdue(cases, plans, scope, directory, now, self.working_seconds, day, iso)

@@ -136,13 +136,17 @@ def compute_sections(
     moved: list[tuple[Any, ...]],
     steps: list[StepGroup],
     needs: _Needs,
+    cache: dict[tuple[Any, ...], Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every section of every plan: its figures, how they are shown, its headline."""
+    """Every section of every plan: its figures, how they are shown, its headline.
+    ``cache``: the small queries already answered (:func:`prefetch`)."""
     out: dict[str, dict[str, Any]] = {}
+    cache = {} if cache is None else cache
     for plan in plans:
         for sp in plan.sections:
             section = _Section(sp, scope, cases, moved, steps)
-            values = _Evaluator(q, section, period, now, directory, day, needs).run()
+            ev = _Evaluator(q, section, period, now, directory, day, needs, cache)
+            values = ev.run()
             out[sp.id] = {
                 "workflow": sp.workflow,
                 "tag": sp.tag,
@@ -153,6 +157,35 @@ def compute_sections(
                 "metrics": [f.metric() for f in sp.figures],
             }
     return out
+
+
+# the small queries, by the pass whose thread runs them (the history's or the cases')
+STEP_QUERIES = ("deadlines", "step_cases", "by_unit")
+CASE_QUERIES = ("opened_with_step", "percentile")
+
+
+def prefetch(
+    q: KpiQueries,
+    plans: Sequence[KpiPlan],
+    scope: Scope,
+    period: Period,
+    directory: Directory,
+    day: float,
+    needs: _Needs,
+    kinds: Sequence[str],
+    cases: list[CaseGroup] | None = None,
+) -> dict[tuple[Any, ...], Any]:
+    """Answer the small queries of ``kinds`` every section needs, on ``q`` (a thread's own
+    transaction of the snapshot), so they run beside the other pass; ``cases``: the case
+    groups, for a percentile's count."""
+    cache: dict[tuple[Any, ...], Any] = {}
+    for plan in plans:
+        for sp in plan.sections:
+            section = _Section(sp, scope, cases or [], [], [])
+            ev = _Evaluator(q, section, period, period.end, directory, day, needs, cache)
+            for f in sp.figures:
+                ev.query_of(f, kinds)
+    return cache
 
 
 def _headline(sp: SectionPlan, values: dict[str, Any]) -> dict[str, str] | None:
@@ -185,13 +218,34 @@ class _Evaluator:
         directory: Directory,
         day: float,
         needs: _Needs,
+        cache: dict[tuple[Any, ...], Any],
     ):
         self.q, self.s, self.period, self.now = q, section, period, now
         self.directory, self.day, self.needs = directory, day, needs
         self.values: dict[str, Any] = {}
         self.figures = {f.key: f for f in section.plan.figures}
-        self._settled: dict[tuple[Any, ...], tuple[int, int]] = {}
-        self._by_unit: dict[tuple[str, ...], dict[str | None, int]] = {}
+        self.cache = cache
+
+    def _ask(self, kind: str, key: tuple[Any, ...], ask: Callable[[], Any]) -> Any:
+        """A small query's answer, asked once per section (or found in the cache)."""
+        full = (kind, self.s.plan.id, *key)
+        if full not in self.cache:
+            self.cache[full] = ask()
+        return self.cache[full]
+
+    def query_of(self, f: FigurePlan, kinds: Sequence[str]) -> None:
+        """Ask the small query ``f`` needs when it is of one of ``kinds``."""
+        spec, s = f.spec, self.s
+        if spec.deadlines is not None and spec.outcome != "missed" and "deadlines" in kinds:
+            self._settled_of(f)
+        elif spec.steps is not None and spec.per == "case" and "step_cases" in kinds:
+            self._step_cases(f)
+        elif spec.steps is not None and spec.by is not None and "by_unit" in kinds:
+            self._by_unit(spec.steps)
+        elif spec.cases == "opened" and spec.with_step and "opened_with_step" in kinds:
+            self._opened_with_step(f)
+        elif spec.days is not None and spec.days != "mean" and "percentile" in kinds:
+            self._percentile(f, s.case_sum("work_n", f.states) if s.cases else None)
 
     def run(self) -> dict[str, Any]:
         for key in self.figures:
@@ -219,15 +273,7 @@ class _Evaluator:
                     r.work_sum or 0.0 for r in s.cases if f.states is None or r.state in f.states
                 )
                 return days(total / n if n else None, self.day)
-            seconds = self.q.work_percentile(
-                s.scope,
-                self.period,
-                s.set,
-                states=sorted(f.states) if f.states is not None else None,
-                frac=(int(spec.days[1:]), 100),
-                n=n,
-            )
-            return days(seconds, self.day)
+            return days(self._percentile(f, n), self.day)
         if spec.units is not None:
             return len(s.scope.units_of_kind(self.directory, spec.units))
         if spec.sum is not None:
@@ -239,17 +285,71 @@ class _Evaluator:
         assert spec.rate is not None
         return ratio(self.value(spec.rate[0]), self.value(spec.rate[1]))
 
+    # ---- the small queries --------------------------------------------------------------
+    def _settled_of(self, f: FigurePlan) -> tuple[int, int]:
+        spec, s = f.spec, self.s
+        return self._ask(
+            "deadlines",
+            (spec.deadlines, tuple(spec.settled_by or ())),
+            lambda: self.q.deadlines(
+                s.scope,
+                self.period,
+                s.set,
+                running=sorted(f.running),
+                pausing=sorted(f.pausing),
+                settled_by=spec.settled_by,
+            ),
+        )
+
+    def _step_cases(self, f: FigurePlan) -> int:
+        spec, s = f.spec, self.s
+        triggers = spec.steps or []
+        territory = spec.by is not None
+        return self._ask(
+            "step_cases",
+            (tuple(sorted(triggers)), territory),
+            lambda: self.q.step_cases(
+                s.scope, self.period, s.set, triggers=triggers, territory=territory
+            ),
+        )
+
+    def _by_unit(self, triggers: Sequence[str]) -> dict[str | None, int]:
+        s = self.s
+        return self._ask(
+            "by_unit",
+            (tuple(sorted(triggers)),),
+            lambda: self.q.steps_by_actor_unit(self.period, s.set, triggers=triggers),
+        )
+
+    def _opened_with_step(self, f: FigurePlan) -> int:
+        spec, s = f.spec, self.s
+        triggers = spec.with_step or []
+        territory = spec.by is not None
+        return self._ask(
+            "opened_with_step",
+            (tuple(sorted(triggers)), territory),
+            lambda: self.q.opened_with_step(
+                s.scope, self.period, s.set, triggers=triggers, territory=territory
+            ),
+        )
+
+    def _percentile(self, f: FigurePlan, n: int | None) -> float | None:
+        spec, s = f.spec, self.s
+        states = sorted(f.states) if f.states is not None else None
+        frac = (int((spec.days or "p50")[1:]), 100)
+        return self._ask(
+            "percentile",
+            (tuple(states or ()), frac),
+            lambda: self.q.work_percentile(
+                s.scope, self.period, s.set, states=states, frac=frac, n=n
+            ),
+        )
+
     def _cases(self, f: FigurePlan) -> int:
         spec, s = f.spec, self.s
         if spec.cases == "opened":
             if spec.with_step:
-                return self.q.opened_with_step(
-                    s.scope,
-                    self.period,
-                    s.set,
-                    triggers=spec.with_step,
-                    territory=spec.by is not None,
-                )
+                return self._opened_with_step(f)
             return s.case_sum("created", None)
         if spec.cases == "closed":
             return s.case_sum("closed", f.states)
@@ -266,16 +366,11 @@ class _Evaluator:
         spec, s = f.spec, self.s
         triggers = spec.steps or []
         if spec.per == "case":
-            return self.q.step_cases(
-                s.scope, self.period, s.set, triggers=triggers, territory=spec.by is not None
-            )
+            return self._step_cases(f)
         if spec.by is not None:
-            key = tuple(sorted(triggers))
-            if key not in self._by_unit:
-                self._by_unit[key] = self.q.steps_by_actor_unit(
-                    self.period, s.set, triggers=triggers
-                )
-            counted = {u: n for u, n in self._by_unit[key].items() if s.scope.counts_hand(u) and n}
+            counted = {
+                u: n for u, n in self._by_unit(triggers).items() if s.scope.counts_hand(u) and n
+            }
             if spec.per == "unit":
                 units = set(counted)
                 if spec.kind is not None:
@@ -301,17 +396,7 @@ class _Evaluator:
             missed = sum(r.missed[i] for r in s.cases)
             if spec.outcome == "missed":
                 return missed
-        key = (spec.deadlines, tuple(spec.settled_by or ()))
-        if key not in self._settled:
-            self._settled[key] = self.q.deadlines(
-                s.scope,
-                self.period,
-                s.set,
-                running=sorted(f.running),
-                pausing=sorted(f.pausing),
-                settled_by=spec.settled_by,
-            )
-        settled, on_time = self._settled[key]
+        settled, on_time = self._settled_of(f)
         if spec.outcome == "met":
             return on_time
         if spec.outcome == "late":

@@ -356,3 +356,13 @@ def test_the_report_command_with_the_hotline_folder(world, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["sections"]["hotline"]["figures"]["opened"] == 4
+
+
+def test_a_state_only_the_system_moves_on_says_so(world):
+    from gridflow.errors import InvalidTrigger
+
+    with pytest.raises(InvalidTrigger) as info:
+        world.engine.fire(world.ids["H5"], "reply", actor="city_mgmt.liaison", data={"reply": "x"})
+    assert str(info.value).endswith(
+        "in state 'waiting'; allowed here: nothing by hand (the system moves it on)"
+    )
