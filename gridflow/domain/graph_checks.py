@@ -15,7 +15,6 @@ ends are reported even when other problems exist, without echoing them.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,9 +26,10 @@ from gridflow.domain.expressions import (
     compile_expression,
     compile_value,
 )
+from gridflow.domain.graph_shape import check_shape
 from gridflow.domain.kpi_checks import Known, check_kpis
 from gridflow.domain.machine import CompiledTransition
-from gridflow.domain.suggest import closest, did_you_mean
+from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.yamlsource import Located
 from gridflow.errors import Problem
 
@@ -474,70 +474,4 @@ class GraphChecker:
                     break
                 if not t.when and t.max is None:  # a branch at its ``max`` is passed over
                     seen.setdefault(key, i)
-        self._check_shape()
-
-    # ---- the shape of the graph, drawn over what the author wrote -------------------------
-    def _check_shape(self) -> None:
-        """Unreachable states, dead ends, no final state. Nodes are every state written
-        (broken ones too); edges every transition written (dropped ones as written); an
-        unknown state name stands for the state its "did you mean" names. Where that leaves
-        a transition's source or dest unknown, the check it could change is not made."""
-        wf = self.wf
-        nodes = self.known_states
-
-        def resolve(name: Any) -> str | None:
-            if not isinstance(name, str):
-                return None
-            return name if name in nodes else closest(name, nodes)
-
-        def sources(value: Any) -> list[str | None]:
-            if value == "*":
-                return list(nodes)
-            items = value if isinstance(value, list) else [value]
-            return [resolve(s) for s in items]
-
-        written: list[tuple[Any, Any]] = [(t.source, t.dest) for t in wf.transitions]
-        written += [(t.get("source"), t.get("dest")) for t in self.dropped]
-        edges: dict[str, set[str]] = {s: set() for s in nodes}
-        dest_unknown = source_unknown = False
-        for source, dest in written:
-            to = resolve(dest)
-            froms = sources(source)
-            dest_unknown |= to is None
-            source_unknown |= None in froms or not froms
-            for s in froms:
-                if s is not None and to is not None:
-                    edges[s].add(to)
-        starts = [s for s in (resolve(x) for x in wf.initial_states) if s is not None]
-        raw_initial = self.loc.value.get("initial") if isinstance(self.loc.value, dict) else None
-        if not starts and isinstance(raw_initial, str):
-            starts = [s for s in [resolve(raw_initial)] if s is not None]
-        finals = wf.final_states | self._raw_finals()
-        if starts and not dest_unknown:
-            reached, todo = set(starts), deque(starts)
-            while todo:
-                for nxt in edges[todo.popleft()]:
-                    if nxt not in reached:
-                        reached.add(nxt)
-                        todo.append(nxt)
-            for name in self._state_order():
-                if name not in reached:
-                    self.error(
-                        ("states", name),
-                        f"state {name!r} cannot be reached from {' or '.join(map(repr, starts))}",
-                    )
-        if not source_unknown:
-            for name in self._state_order():
-                if name in self.broken_states or name in finals:
-                    continue
-                if not edges[name]:
-                    self.error(("states", name), f"state {name!r} is not final and has no way out")
-        if not finals:
-            self.error(("states",), "no state is final: cases could never close")
-
-    def _state_order(self) -> list[str]:
-        """Every state written, in file order."""
-        raw = self.loc.value.get("states") if isinstance(self.loc.value, dict) else None
-        if isinstance(raw, dict):
-            return [n for n in raw if isinstance(n, str) and n in self.known_states]
-        return list(self.wf.states)
+        check_shape(self)

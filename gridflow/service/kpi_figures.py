@@ -27,7 +27,7 @@ from gridflow.domain.kpi_plan import FigurePlan, KpiPlan, SectionPlan, headline_
 from gridflow.domain.org import Directory
 from gridflow.domain.period import Period
 from gridflow.domain.scope import CaseSet, Scope
-from gridflow.storage.kpi import CaseGroup, KpiQueries, StepFilter, StepGroup
+from gridflow.storage.kpi import CaseGroup, KpiQueries, StepAsk, StepFilter, StepGroup
 
 COMPUTE_STEPS = 4  # progress ticks of compute(): cases, steps, figures, overdue
 
@@ -286,32 +286,42 @@ class _Evaluator:
         return ratio(self.value(spec.rate[0]), self.value(spec.rate[1]))
 
     # ---- the small queries --------------------------------------------------------------
+    def _settled_key(self, f: FigurePlan) -> tuple[Any, ...]:
+        return ("deadlines", self.s.plan.id, f.spec.deadlines, tuple(f.spec.settled_by or ()))
+
+    def _cases_key(self, f: FigurePlan) -> tuple[Any, ...]:
+        triggers = tuple(sorted(f.spec.steps or ()))
+        return ("step_cases", self.s.plan.id, triggers, f.spec.by is not None)
+
+    def _history(self) -> None:
+        """The section's deadline and distinct-case counts, all in one statement."""
+        asks: dict[tuple[Any, ...], StepAsk] = {}
+        for f in self.s.plan.figures:
+            spec = f.spec
+            if spec.deadlines is not None and spec.outcome != "missed":
+                asks[self._settled_key(f)] = StepAsk.deadlines(
+                    sorted(f.running), sorted(f.pausing), spec.settled_by
+                )
+            elif spec.steps is not None and spec.per == "case":
+                asks[self._cases_key(f)] = StepAsk.cases(spec.steps, spec.by is not None)
+        wanted = {k: a for k, a in asks.items() if k not in self.cache}
+        if wanted:
+            s = self.s
+            found = self.q.step_counts(s.scope, self.period, s.set, list(wanted.values()))
+            for key, counts in zip(wanted, found, strict=True):
+                self.cache[key] = counts if len(counts) > 1 else counts[0]
+
     def _settled_of(self, f: FigurePlan) -> tuple[int, int]:
-        spec, s = f.spec, self.s
-        return self._ask(
-            "deadlines",
-            (spec.deadlines, tuple(spec.settled_by or ())),
-            lambda: self.q.deadlines(
-                s.scope,
-                self.period,
-                s.set,
-                running=sorted(f.running),
-                pausing=sorted(f.pausing),
-                settled_by=spec.settled_by,
-            ),
-        )
+        key = self._settled_key(f)
+        if key not in self.cache:
+            self._history()
+        return self.cache[key]
 
     def _step_cases(self, f: FigurePlan) -> int:
-        spec, s = f.spec, self.s
-        triggers = spec.steps or []
-        territory = spec.by is not None
-        return self._ask(
-            "step_cases",
-            (tuple(sorted(triggers)), territory),
-            lambda: self.q.step_cases(
-                s.scope, self.period, s.set, triggers=triggers, territory=territory
-            ),
-        )
+        key = self._cases_key(f)
+        if key not in self.cache:
+            self._history()
+        return self.cache[key]
 
     def _by_unit(self, triggers: Sequence[str]) -> dict[str | None, int]:
         s = self.s

@@ -150,6 +150,35 @@ class StepFilter:
         return sa.and_(sa.true(), *cond)
 
 
+@dataclass(frozen=True, slots=True)
+class StepAsk:
+    """One count :meth:`KpiQueries.step_counts` makes (see there); build with
+    :meth:`cases` or :meth:`deadlines`."""
+
+    kind: str  # cases | deadlines
+    triggers: tuple[str, ...] = ()  # the steps counted (deadlines: settled_by; () any)
+    territory: bool = False
+    running: tuple[str, ...] = ()
+    pausing: tuple[str, ...] = ()
+    settled_by: bool = False
+
+    @classmethod
+    def cases(cls, triggers: Sequence[str], territory: bool = False) -> StepAsk:
+        return cls("cases", tuple(sorted(set(triggers))), territory)
+
+    @classmethod
+    def deadlines(
+        cls, running: Sequence[str], pausing: Sequence[str], settled_by: Sequence[str] | None
+    ) -> StepAsk:
+        return cls(
+            "deadlines",
+            tuple(sorted(set(settled_by or ()))),
+            running=tuple(sorted(running)),
+            pausing=tuple(sorted(pausing)),
+            settled_by=settled_by is not None,
+        )
+
+
 class KpiQueries:
     """The report's statements, bound to one (read) transaction: ``Store.kpi(tx)``. They
     name no workflow, state or trigger: the caller passes them."""
@@ -261,56 +290,59 @@ class KpiQueries:
             for r in rows
         ]
 
-    def deadlines(
-        self,
-        scope: Scope,
-        period: Period,
-        cases: CaseSet,
-        *,
-        running: Sequence[str],
-        pausing: Sequence[str],
-        settled_by: Sequence[str] | None,
-    ) -> tuple[int, int]:
-        """(deadlines settled, settled on time) of a clock on ``cases``: one per step out of
-        a state running the clock (``running``) that settles it — a step of ``settled_by``,
-        or (None) any step into a state neither running nor pausing it — whose deadline in
-        force (``gf_history.due_at``) fell in the period, whenever taken; on time when
-        not late."""
-        cond = [
-            _H.workflow_id == cases.workflow,
-            _H.from_state.in_(sorted(running)),
-            within(_H.due_at, period),
-            _scope_of_steps(scope, cases),
-        ]
-        if cases.tag is not None:
-            cond.append(_H.case_tag == cases.tag)
-        if settled_by is not None:
-            cond.append(_H.trigger.in_(sorted(settled_by)))
-        else:
-            cond.append(_H.to_state.not_in(sorted({*running, *pausing})))
-        row = self.tx.execute(
-            sa.select(sa.func.count(), count_if(_H.late_s.is_(None))).where(*cond)
-        ).one()
-        return int(row[0]), int(row[1])
+    def step_counts(
+        self, scope: Scope, period: Period, cases: CaseSet, asks: Sequence[StepAsk]
+    ) -> list[tuple[int, ...]]:
+        """Several counts over the steps of ``cases`` in one statement (one range of the
+        ``ix_gf_history_kpi`` index): for each ask, in order —
 
-    def step_cases(
-        self,
-        scope: Scope,
-        period: Period,
-        cases: CaseSet,
-        *,
-        triggers: Sequence[str],
-        territory: bool = False,
-    ) -> int:
-        """Distinct ``cases`` with a step of ``triggers`` in the period (``territory``: taken
-        by a unit of the scope's territory, else counted by the case's scope at the step)."""
-        cond = [*_steps_of(cases, triggers), within(_H.at, period)]
-        cond.append(hands(scope, _H.actor_unit) if territory else _scope_of_steps(scope, cases))
-        return int(
-            self.tx.execute(
-                sa.select(sa.func.count(sa.distinct(_H.case_id))).where(*cond)
-            ).scalar_one()
-        )
+        * ``StepAsk.cases(triggers, territory)`` → ``(n,)``: distinct cases with a step of
+          ``triggers`` in the period (``territory``: taken by a unit of the scope's territory,
+          else counted by the case's unit and party at the step);
+        * ``StepAsk.deadlines(running, pausing, settled_by)`` → ``(settled, on_time)``: one per
+          step out of a state running a clock (``running``) that settles it — a step of
+          ``settled_by``, or (None) any step into a state neither running nor pausing it —
+          whose deadline in force (``gf_history.due_at``) fell in the period, whenever taken;
+          on time when not late."""
+        if not asks:
+            return []
+        mine = _scope_of_steps(scope, cases)
+        cols: list[Any] = []
+        triggers: set[str] = set()
+        any_trigger = False
+        for ask in asks:
+            if ask.kind == "cases":
+                who = hands(scope, _H.actor_unit) if ask.territory else mine
+                cond = sa.and_(_H.trigger.in_(sorted(ask.triggers)), within(_H.at, period), who)
+                cols.append(sa.func.count(sa.distinct(_H.case_id)).filter(cond))
+            else:
+                settles = (
+                    _H.trigger.in_(sorted(ask.triggers))
+                    if ask.settled_by
+                    else _H.to_state.not_in(sorted({*ask.running, *ask.pausing}))
+                )
+                cond = sa.and_(
+                    _H.from_state.in_(sorted(ask.running)),
+                    within(_H.due_at, period),
+                    settles,
+                    mine,
+                )
+                cols += [count_if(cond), count_if(sa.and_(cond, _H.late_s.is_(None)))]
+            triggers.update(ask.triggers)
+            any_trigger |= not ask.triggers
+        # one range of the index: the triggers asked for (any, for a default deadline)
+        where = [_H.workflow_id == cases.workflow]
+        if not any_trigger:
+            where.insert(0, _H.trigger.in_(sorted(triggers)))
+        if cases.tag is not None:
+            where.append(_H.case_tag == cases.tag)
+        row = self.tx.execute(sa.select(*cols).where(*where)).one()
+        out, i = [], 0
+        for ask in asks:
+            width = 1 if ask.kind == "cases" else 2
+            out.append(tuple(int(x) for x in row[i : i + width]))
+            i += width
+        return out
 
     def steps_by_actor_unit(
         self, period: Period, cases: CaseSet, *, triggers: Sequence[str]

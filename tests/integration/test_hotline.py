@@ -366,3 +366,19 @@ def test_a_state_only_the_system_moves_on_says_so(world):
     assert str(info.value).endswith(
         "in state 'waiting'; allowed here: nothing by hand (the system moves it on)"
     )
+
+
+def test_a_workflow_without_a_kpis_block_still_gets_its_section(engine):
+    """tests/data's ticket, lab and counter declare no ``kpis:``: each gets the generic set."""
+    from conftest import T0
+
+    case = engine.start("ticket", actor="li.clerk", data={"title": "noise at night"})
+    engine.fire(case.id, "reject", actor="li.clerk", comment="not ours")
+    engine.start("ticket", actor="li.clerk", data={"title": "litter"})
+    out = engine.kpis(period=Period.parse("2025"), now=T0)
+    assert list(out["sections"]) == ["counter", "lab", "ticket"]
+    ticket = out["sections"]["ticket"]
+    assert ticket["label"] == {"zh": "居民诉求", "en": "Resident ticket"}
+    f = ticket["figures"]
+    assert (f["opened"], f["closed"], f["open_at_end"], f["overdue"]) == (2, 1, 1, 0)
+    assert set(f) == {"opened", "closed", "open_at_end", "overdue"}  # no clock, no marks
