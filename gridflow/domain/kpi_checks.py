@@ -123,7 +123,12 @@ def _section(wf, known, stages, clocks, sid: str, section: Section, base, error)
 
 def _figure(wf, known, stages, clocks, figures, key: str, f: Figure, base, error) -> None:
     measure = f.measure
-    if f.in_ is not None:
+    if f.in_ is not None and f.cases in ("opened", "overdue"):
+        error(
+            (*base, "in"),
+            f"'in' does not apply to 'cases: {f.cases}' (closed, open_at_end, opened_closed)",
+        )
+    elif f.in_ is not None:
         for i, name in enumerate(f.in_):
             path = (*base, "in", i)
             if name in stages:
@@ -146,6 +151,13 @@ def _figure(wf, known, stages, clocks, figures, key: str, f: Figure, base, error
         error((*base, "by"), "'by: territory' on a cases figure needs 'with_step'")
     if f.steps is not None:
         _steps(known, f.steps, (*base, "steps"), error)
+        counted = "per: case" if f.per == "case" else "by: territory" if f.by else None
+        for option in ("to", "within", "grade"):
+            if counted and getattr(f, option) is not None:
+                error(
+                    (*base, option),
+                    f"{option!r} applies to counting steps, not to {counted}",
+                )
     for i, name in enumerate(f.to or []):
         _state(known, name, (*base, "to", i), error)
     if f.within is not None:

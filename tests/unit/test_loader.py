@@ -245,6 +245,18 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
         (29, 9, "kpis.sections.work.figures.late", "'to' does not apply to a cases figure"),
         (30, 30, "kpis.sections.work.figures.share.rate[1]", "unknown figure 'nothing'"),
         (31, 17, "kpis.sections.work.figures.twice.sum", "figure 'twice' cannot count itself"),
+        (
+            32,
+            51,
+            "kpis.sections.work.figures.cases_within.within",
+            "'within' applies to counting steps, not to per: case",
+        ),
+        (
+            33,
+            36,
+            "kpis.sections.work.figures.opened_in.in",
+            "'in' does not apply to 'cases: opened' (closed, open_at_end, opened_closed)",
+        ),
     ],
     "party_recipient.yaml": [
         (
