@@ -1,4 +1,5 @@
-"""Reports: ``gridflow.builtin.kpis.compute`` over a large data set, on SQLite and PostgreSQL.
+"""Reports: ``Engine.kpis`` (the built-ins' ``kpis:`` blocks) over a large data set, on SQLite
+and PostgreSQL.
 
 The data set is bench/generate.py's natural mix (four-list problems, grid questions,
 department questions; open and closed) — 1M cases in the full run. The report is the
@@ -10,8 +11,7 @@ FROM gf_case`` and ``SELECT count(*), avg(elapsed_s) FROM gf_history`` — in th
 transaction style; the ratio says how many such passes the report costs. The first report
 after opening the database is reported apart (cold: SQLite's and the OS's caches).
 
-When ``gridflow.builtin.kpis`` (or its ``compute``) is missing, the benchmark is skipped
-with a note.
+When the engine has no ``kpis`` (an older gridflow), the benchmark is skipped with a note.
 """
 
 from __future__ import annotations
@@ -41,12 +41,10 @@ UNITS = {"street": "fenglin", "area": "wannan"}
 
 def available() -> str | None:
     """None when the KPI module can be benchmarked, else why not."""
-    try:
-        from gridflow.builtin import kpis as kpi
-    except ImportError as exc:
-        return f"gridflow.builtin.kpis is not importable ({exc})"
-    if not hasattr(kpi, "compute"):
-        return "gridflow.builtin.kpis has no compute()"
+    from gridflow.service.engine import Engine
+
+    if not hasattr(Engine, "kpis"):
+        return "this gridflow's Engine has no kpis()"
     return None
 
 
@@ -71,26 +69,34 @@ def _floor(engine) -> float:
 
 
 def _report(engine, unit: str, period, as_of: datetime) -> tuple[float, dict]:
-    from gridflow.builtin.kpis import compute
-
     t = time.perf_counter()
-    out = compute(engine, unit=unit, period=period, now=as_of)
+    out = engine.kpis(unit=unit, period=period, now=as_of)
     return time.perf_counter() - t, out
 
 
-PARTS = ("_case_pass", "_step_pass", "dept_asks_kpis", "four_list_kpis", "overdue_kpis")
+# (module or class, attribute): the passes and the figure and league arithmetic
+PARTS = (
+    ("gridflow.storage.kpi:KpiQueries", "case_groups"),
+    ("gridflow.storage.kpi:KpiQueries", "step_groups"),
+    ("gridflow.service.kpi", "compute_sections"),
+    ("gridflow.service.kpi", "overdue"),
+)
 
 
 def parts(engine, unit: str, period, as_of: datetime) -> list[dict]:
     """One report with each part timed from call to return (rows fetched included: SQLite
     streams a grouped query, so timing ``execute`` alone would miss most of it), and the
     thread it ran on — the case and step passes overlap."""
+    import importlib
     import threading
 
-    from gridflow.builtin import kpis as kpi
+    def owner(where: str) -> Any:
+        module, _, cls = where.partition(":")
+        mod = importlib.import_module(module)
+        return getattr(mod, cls) if cls else mod
 
     timed: list[dict] = []
-    originals = {name: getattr(kpi, name) for name in PARTS}
+    originals = {(where, name): getattr(owner(where), name) for where, name in PARTS}
 
     def timer(name: str, fn):
         def run(*args, **kw):
@@ -110,13 +116,13 @@ def parts(engine, unit: str, period, as_of: datetime) -> list[dict]:
 
         return run
 
-    for name, fn in originals.items():
-        setattr(kpi, name, timer(name, fn))
+    for (where, name), fn in originals.items():
+        setattr(owner(where), name, timer(name, fn))
     try:
         whole = _report(engine, unit, period, as_of)[0]
     finally:
-        for name, fn in originals.items():
-            setattr(kpi, name, fn)
+        for (where, name), fn in originals.items():
+            setattr(owner(where), name, fn)
     for x in timed:
         x["share"] = round(x["s"] / whole, 3)
     return [{"part": "whole report", "s": round(whole, 4), "thread": "", "share": 1.0}, *timed]
@@ -143,10 +149,11 @@ def measure(url: str, as_of: datetime, repeats: int, log=print) -> dict[str, Any
         "street_vs_floor": summary(ratios, 2),
         "parts": split,
         "sample": {
-            "four_list_listed": first.get("four_list", {}).get("listed"),
-            "grid_asks_raised": first.get("grid_asks", {}).get("raised"),
-            "overdue_total": first.get("overdue", {}).get("total"),
-        },
+            f"{sid}_{key}": section["figures"].get(key)
+            for sid, section in first.get("sections", {}).items()
+            for key in list(section["figures"])[:1]
+        }
+        | {"overdue_total": first.get("overdue", {}).get("total")},
     }
     log(
         f"    street report {fmt(res['seconds']['street'], ' s')} (cold {res['cold_street_s']} s), "

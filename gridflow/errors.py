@@ -107,7 +107,8 @@ class Refused(GridflowError):
 
 class InvalidTrigger(Refused):
     """``allowed``: the triggers the actor may fire in this state; ``defined``: every
-    trigger of the state (for other roles too); both empty in a final state."""
+    trigger people may fire in it (for other roles too); both empty in a final state, or in
+    one only the system moves on (``final=False``)."""
 
     def __init__(
         self,
@@ -118,6 +119,7 @@ class InvalidTrigger(Refused):
         allowed: Sequence[str],
         defined: Sequence[str] | None = None,
         actor: str | None = None,
+        final: bool = True,
     ):
         self.allowed = list(allowed)
         self.defined = list(self.allowed if defined is None else defined)
@@ -127,8 +129,10 @@ class InvalidTrigger(Refused):
             allowed_txt = (
                 f"nothing for {actor or 'this actor'} (other roles may: {', '.join(self.defined)})"
             )
-        else:
+        elif final:
             allowed_txt = "nothing (final state)"
+        else:
+            allowed_txt = "nothing by hand (the system moves it on)"
         super().__init__(
             f"cannot {trigger!r} case {case_id} in state {state!r}; allowed here: {allowed_txt}",
             case_id=case_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,9 @@ from pydantic import (
 )
 
 from gridflow.domain.duration import UNITS
+
+if TYPE_CHECKING:  # the ``kpis:`` block; kpi_spec rebuilds ``Workflow`` once it is defined
+    from gridflow.domain.kpi_spec import KpiSpec
 
 NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME, description="lower_snake_case identifier")]
@@ -53,6 +56,7 @@ RECIPIENTS = frozenset(
         "reporter",
         "creator",
         "department",
+        "party",
     }
 )
 RECIPIENT_PREFIXES = ("role:", "field:", "person:", "unit:")
@@ -267,8 +271,14 @@ class OverdueStep(Strict):
     after: DurationText = "0wd"
     notify: list[Recipient] = []
     template: Name = "overdue"
-    escalate: str | None = None  # "parent", "street", "district" or a unit id
-    fire: Name | None = None  # a trigger the system fires on the case
+    escalate: str | None = Field(
+        None,
+        description="tell that unit's leaders (escalation notice, sla:escalate note): parent, "
+        "area, street, district or a unit id",
+    )
+    fire: Name | None = Field(
+        None, description="a trigger the system fires on the case: the rung moves it"
+    )
 
 
 class Reminder(Strict):
@@ -309,10 +319,16 @@ class Sla(Strict):
             "allOf": [
                 {
                     "if": _present("pause", {"const": True}),
+                    "then": {"required": ["clock"], "properties": {"clock": {"type": "string"}}},
+                },
+                {
+                    "if": _present("pause", {"type": "array"}),
+                    "then": {"properties": {"clock": {"type": "null"}}},
+                },
+                {
+                    "if": _present("pause", {"anyOf": [{"const": True}, {"type": "array"}]}),
                     "then": {
-                        "required": ["clock"],
                         "properties": {
-                            "clock": {"type": "string"},
                             "due": {"type": "null"},
                             "remind": {"maxItems": 0},
                             "overdue": {"maxItems": 0},
@@ -334,7 +350,8 @@ class Sla(Strict):
 
     clock: Name | None = None  # default: the state's own name
     due: DueText | DueChoice | None = None
-    pause: bool = False  # entering this state pauses ``clock``
+    # entering this state pauses ``clock`` (``true``), or whichever of these clocks runs
+    pause: bool | Annotated[list[Name], Field(min_length=1)] = False
     remind: list[Reminder] = []
     overdue: list[OverdueStep] = []
 
@@ -342,9 +359,20 @@ class Sla(Strict):
     def _shape(self) -> Sla:
         if self.pause and (self.due or self.remind or self.overdue):
             raise ValueError("a pausing state only names the clock it pauses")
-        if self.pause and not self.clock:
+        if self.pause is True and not self.clock:
             raise ValueError("'pause: true' needs 'clock' (the clock to pause)")
+        if isinstance(self.pause, list) and self.clock:
+            raise ValueError(
+                "name the paused clocks once: 'clock' with 'pause: true', or 'pause: [clocks]'"
+            )
         return self
+
+    @property
+    def paused_clocks(self) -> list[str]:
+        """The clocks entering this state pauses (whichever of them runs)."""
+        if self.pause is True:
+            return [self.clock] if self.clock else []
+        return list(self.pause) if isinstance(self.pause, list) else []
 
 
 class Notify(Strict):
@@ -408,6 +436,8 @@ class Transition(Strict):
     extend_clock: str | None = None  # "{{ expression }}" giving a duration like "3wd"
     notify: list[Notify] = []
     spawn: Spawn | None = None
+    # at most this many steps of this trigger per case (counted from the case's history)
+    max: Annotated[int, Field(ge=1)] | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -436,6 +466,9 @@ class Workflow(Strict):
     title_field: Name | None = None  # which field is the case's display title
     facets: Facets = Facets()  # fields kept in indexed case columns, for reports
     start_roles: list[str] = []  # who may start a case (empty: anyone in the directory)
+    # notices in a language without its own template are rendered in this one
+    fallback_language: Literal["zh-CN", "en"] | None = None
+    kpis: KpiSpec = Field(default_factory=lambda: _kpi_spec())  # what its reports count
     initial: Name | InitialChoice
     states: dict[Name, State]
     transitions: list[Transition]
@@ -458,6 +491,12 @@ class Workflow(Strict):
     @property
     def final_states(self) -> set[str]:
         return {name for name, st in self.states.items() if st.final}
+
+
+def _kpi_spec() -> KpiSpec:
+    from gridflow.domain.kpi_spec import KpiSpec
+
+    return KpiSpec()
 
 
 def _keys_checked(node: Any) -> None:
@@ -486,3 +525,7 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://gridflow.dev/schema/workflow.json"
     return schema
+
+
+# the ``kpis:`` models live in their own module, which rebuilds ``Workflow`` when imported
+import gridflow.domain.kpi_spec  # noqa: E402,F401  (after Workflow: it refers to it)

@@ -1,23 +1,33 @@
 """Loading, stage 3: the graph of a validated workflow, and its expressions compiled.
 
-Unreachable states, dead ends, unknown roles / fields / states / recipients, durations and
-fractions that do not parse, guards that do not compile and names an expression may not use
-— each a located ``Problem`` (or a warning); the transitions come out compiled.
+Unreachable states, dead ends, unknown roles / fields / states / recipients / clocks,
+durations and fractions that do not parse, guards that do not compile, names an expression
+may not use, branches that can never be taken, ladders firing what the system cannot fire,
+and the ``kpis:`` block (:mod:`~gridflow.domain.kpi_checks`) — each a located ``Problem``
+(or a warning); the transitions come out compiled.
+
+One mistake, one problem: a name whose own entry the schema stage refused (a field with an
+unknown type, a state or transition with a bad key) counts as known here, and the graph is
+drawn over what the author wrote — a dropped transition's source and dest as written, an
+unknown state as the state its "did you mean" names — so that unreachable states and dead
+ends are reported even when other problems exist, without echoing them.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from gridflow.domain import definition as d
+from gridflow.domain.duration import Duration
 from gridflow.domain.expressions import (
     Expression,
     ExpressionError,
     compile_expression,
     compile_value,
 )
+from gridflow.domain.graph_shape import check_shape
+from gridflow.domain.kpi_checks import Known, check_kpis
 from gridflow.domain.machine import CompiledTransition
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.yamlsource import Located
@@ -52,11 +62,22 @@ class GraphChecker:
     ):
         self.wf, self.loc = wf, located
         self.problems: list[Problem] = []
-        self.broken = set().union(*broken.values()) if broken else set()
+        # broken entries' names (the kpis block's broken figures are its own: ``kpis``)
+        self.broken = (
+            set().union(*(v for k, v in broken.items() if k != "kpis")) if broken else set()
+        )
+        self.broken_figures = broken.get("kpis", set()) if broken else set()
         self.broken_states = broken.get("states", set()) if broken else set()
         self.states = set(wf.states)
         self.fields = set(wf.fields)
+        # names that exist, valid or not (the schema stage reported the invalid ones)
+        self.known_fields = self.fields | (broken.get("fields", set()) if broken else set())
+        self.known_states = self.states | self.broken_states
         self.index_map = index_map
+        self.dropped = self._dropped_transitions()
+        self.triggers = {t.trigger for t in wf.transitions} | {
+            t["trigger"] for t in self.dropped if isinstance(t.get("trigger"), str)
+        }
         self.due_exprs: dict[tuple, Any] = {}
 
     def error(self, path: tuple, message: str) -> None:
@@ -65,6 +86,14 @@ class GraphChecker:
         if any(f"{name!r}" in message.split(" (did you mean")[0] for name in self.broken):
             return
         self.problems.append(self.loc.problem(path, message))
+
+    def _dropped_transitions(self) -> list[dict]:
+        """The transitions the schema stage refused, as written (mappings only)."""
+        raw = self.loc.value.get("transitions") if isinstance(self.loc.value, dict) else None
+        if not isinstance(raw, list):
+            return []
+        kept = set(self.index_map)
+        return [t for i, t in enumerate(raw) if i not in kept and isinstance(t, dict)]
 
     def warn(self, path: tuple, message: str) -> None:
         if path[:1] == ("transitions",) and len(path) > 1 and isinstance(path[1], int):
@@ -78,7 +107,7 @@ class GraphChecker:
                 self.error(("initial",), f"unknown state {wf.initial!r}" + self._hint(wf.initial))
         else:
             spec = wf.fields.get(wf.initial.by)
-            if spec is None:
+            if spec is None and wf.initial.by not in self.known_fields:
                 self.error(
                     ("initial", "by"),
                     f"unknown field {wf.initial.by!r}" + did_you_mean(wf.initial.by, self.fields),
@@ -99,7 +128,7 @@ class GraphChecker:
                     ("initial", "default"),
                     f"unknown state {wf.initial.default!r}" + self._hint(wf.initial.default),
                 )
-        if wf.title_field and wf.title_field not in self.fields:
+        if wf.title_field and wf.title_field not in self.known_fields:
             self.error(
                 ("title_field",),
                 f"unknown field {wf.title_field!r}" + did_you_mean(wf.title_field, self.fields),
@@ -113,6 +142,8 @@ class GraphChecker:
             if field_name is None:
                 continue
             spec = wf.fields.get(field_name)
+            if spec is None and field_name in self.known_fields:
+                continue  # the field's own entry is broken: reported there
             if spec is None:
                 self.error(
                     ("facets", facet),
@@ -136,7 +167,27 @@ class GraphChecker:
         for name, state in wf.states.items():
             self._check_state(name, state)
         self._check_graph()
+        finals = {n for n, st in wf.states.items() if st.final} | self._raw_finals()
+        known = Known(
+            frozenset(self.known_states),
+            frozenset(finals),
+            frozenset(self.triggers),
+            frozenset(self.known_fields),
+            frozenset(self.broken_figures),
+        )
+        check_kpis(wf, known, self.error)
         return compiled
+
+    def _raw_finals(self) -> set[str]:
+        """Broken states written with ``final: true``."""
+        raw = self.loc.value.get("states") if isinstance(self.loc.value, dict) else None
+        if not isinstance(raw, dict):
+            return set()
+        return {
+            n
+            for n in self.broken_states
+            if isinstance(raw.get(n), dict) and raw[n].get("final") is True
+        }
 
     def _hint(self, name: str) -> str:
         return did_you_mean(name, self.states | self.broken)
@@ -163,7 +214,9 @@ class GraphChecker:
     def _check_sla(self, base: tuple, sla: d.Sla) -> None:
         if isinstance(sla.due, d.DueChoice):
             spec = self.wf.fields.get(sla.due.by)
-            if spec is None:
+            if spec is None and sla.due.by in self.known_fields:
+                pass  # the field's own entry is broken: reported there
+            elif spec is None:
                 self.error(
                     (*base, "due", "by"),
                     f"unknown field {sla.due.by!r}" + did_you_mean(sla.due.by, self.fields),
@@ -193,19 +246,59 @@ class GraphChecker:
         for i, step in enumerate(sla.overdue):
             self._duration((*base, "overdue", i, "after"), step.after)
             self._recipients((*base, "overdue", i, "notify"), step.notify)
-            if step.fire and not any(t.trigger == step.fire for t in self.wf.transitions):
-                self.error(
-                    (*base, "overdue", i, "fire"),
-                    f"unknown trigger {step.fire!r}"
-                    + did_you_mean(step.fire, {t.trigger for t in self.wf.transitions}),
-                )
+            if step.fire:
+                self._ladder_fire((*base, "overdue", i, "fire"), base[1], step.fire)
             if step.escalate and step.escalate not in ("parent", "street", "district", "area"):
                 pass  # a unit id; checked against the directory when it fires
         if (sla.due is not None or sla.remind or sla.overdue) and not sla.due:
             self.error((*base, "due"), "reminders and an overdue ladder need a 'due'")
+        clocks = self._clocks()
+        for i, clock in enumerate(sla.paused_clocks):
+            if clock not in clocks:
+                where = (*base, "pause", i) if isinstance(sla.pause, list) else (*base, "clock")
+                known = ", ".join(sorted(clocks)) or "none"
+                self.error(
+                    where,
+                    f"unknown clock {clock!r}{did_you_mean(clock, clocks)} "
+                    f"(clocks with a due: {known})",
+                )
+
+    def _clocks(self) -> set[str]:
+        """Clocks some state runs with a deadline (broken states' clocks included)."""
+        out = set()
+        for name, st in self.wf.states.items():
+            if st.sla is not None and not st.sla.pause and st.sla.due is not None:
+                out.add(st.sla.clock or name)
+        raw = self.loc.value.get("states") if isinstance(self.loc.value, dict) else None
+        for name in self.broken_states:
+            sla = raw.get(name, {}).get("sla") if isinstance(raw, dict) else None
+            if isinstance(raw, dict) and isinstance(raw.get(name), dict) and isinstance(sla, dict):
+                clock = sla.get("clock")
+                out.add(clock if isinstance(clock, str) else name)
+        return out
+
+    def _ladder_fire(self, path: tuple, state: str, trigger: str) -> None:
+        """An overdue rung fires ``trigger`` as the system: it must be defined from the
+        ladder's state and need nothing only a person can give."""
+        if trigger not in self.triggers:
+            self.error(path, f"unknown trigger {trigger!r}" + did_you_mean(trigger, self.triggers))
+            return
+        here = [
+            t
+            for t in self.wf.transitions
+            if t.trigger == trigger and (t.source == "*" or state in t.sources)
+        ]
+        if not here:
+            if any(t.get("trigger") == trigger for t in self.dropped):
+                return  # its transition is broken: reported there
+            self.error(path, f"{trigger!r} is not defined from state {state!r}")
+            return
+        if all(t.requires or t.comment_required for t in here):
+            t = here[0]
+            need = ", ".join(t.requires) if t.requires else "a comment"
+            self.error(path, f"{trigger!r} needs {need}, which the system firing it cannot give")
 
     def _duration(self, path: tuple, text: str | None) -> None:
-        from gridflow.domain.duration import Duration
 
         if text is None:
             return
@@ -223,6 +316,20 @@ class GraphChecker:
 
     def _recipients(self, path: tuple, names: list[str]) -> None:
         for i, name in enumerate(names):
+            if name == "party" and self.wf.facets.party is None:
+                self.error((*path, i), "'party' needs facets.party (the responsible party's field)")
+                continue
+            if (
+                name == "department"
+                and self.wf.facets.party is None
+                and "department" not in self.known_fields
+            ):
+                self.error(
+                    (*path, i),
+                    "'department' needs facets.party or a field named department "
+                    "(the unit to notify)",
+                )
+                continue
             if name in RECIPIENTS:
                 continue
             prefix = next((p for p in RECIPIENT_PREFIXES if name.startswith(p)), None)
@@ -230,7 +337,7 @@ class GraphChecker:
                 self.error(
                     (*path, i), f"unknown role {name[5:]!r}" + did_you_mean(name[5:], self.wf.roles)
                 )
-            elif prefix == "field:" and name[6:] not in self.fields:
+            elif prefix == "field:" and name[6:] not in self.known_fields:
                 self.error(
                     (*path, i), f"unknown field {name[6:]!r}" + did_you_mean(name[6:], self.fields)
                 )
@@ -270,7 +377,7 @@ class GraphChecker:
                 path, f"unknown name {name!r} in {expr.source!r}" + did_you_mean(name, allowed)
             )
         for var, attr in sorted(expr.attrs):
-            if var in ("data", "payload") and var not in extra and attr not in self.fields:
+            if var in ("data", "payload") and var not in extra and attr not in self.known_fields:
                 self.error(
                     path,
                     f"unknown field {var}.{attr} in {expr.source!r}"
@@ -301,12 +408,12 @@ class GraphChecker:
                 )
         for key in ("requires", "accepts"):
             for j, name in enumerate(getattr(t, key)):
-                if name not in self.fields:
+                if name not in self.known_fields:
                     self.error(
                         (*base, key, j), f"unknown field {name!r}" + did_you_mean(name, self.fields)
                     )
         for name in t.set:
-            if name not in self.fields:
+            if name not in self.known_fields:
                 self.error(
                     (*base, "set", name),
                     f"unknown field {name!r}" + did_you_mean(name, self.fields),
@@ -338,7 +445,7 @@ class GraphChecker:
 
     def _check_graph(self) -> None:
         wf = self.wf
-        triggers = {t.trigger for t in wf.transitions}
+        triggers = self.triggers
         for i, t in enumerate(wf.transitions):
             if t.spawn and t.spawn.on_all_final and t.spawn.on_all_final not in triggers:
                 self.error(
@@ -346,55 +453,25 @@ class GraphChecker:
                     f"unknown trigger {t.spawn.on_all_final!r}"
                     + did_you_mean(t.spawn.on_all_final, triggers),
                 )
-        # same trigger from the same state: an unguarded branch hides the ones after it
+        # same trigger from the same state: an unguarded branch (no ``when``, no ``max``)
+        # hides every later one its roles cover (the first branch that matches wins) — a
+        # mistake, not a style
         seen: dict[tuple[str, str], int] = {}
         for i, t in enumerate(wf.transitions):
             for s in list(wf.states) if t.source == "*" else t.sources:
                 key = (s, t.trigger)
                 if (
                     key in seen
-                    and not t.when
                     and set(t.roles) <= set(wf.transitions[seen[key]].roles)
                     and s in self.states
                 ):
-                    self.warn(
+                    self.error(
                         ("transitions", i),
                         f"never taken from {s!r}: transition "
-                        f"{seen[key]} has the same trigger with no 'when' before it",
+                        f"{self.index_map[seen[key]]} has the same trigger with no 'when' "
+                        "before it",
                     )
-                if not t.when:
+                    break
+                if not t.when and t.max is None:  # a branch at its ``max`` is passed over
                     seen.setdefault(key, i)
-        starts = [s for s in wf.initial_states if s in self.states]
-        if not starts or self.broken_states:
-            return  # reachability over a partly broken graph would only echo those errors
-        edges: dict[str, set[str]] = {s: set() for s in self.states}
-        for t in wf.transitions:
-            for s in list(self.states) if t.source == "*" else t.sources:
-                if s in edges and t.dest in self.states:
-                    edges[s].add(t.dest)
-        reached, todo = set(starts), deque(starts)
-        while todo:
-            for nxt in edges[todo.popleft()]:
-                if nxt not in reached:
-                    reached.add(nxt)
-                    todo.append(nxt)
-        # a transition the schema stage dropped, or one naming an unknown state, is missing
-        # from the edges: "cannot be reached" / "no way out" would only echo that error
-        raw = self.loc.value.get("transitions") if isinstance(self.loc.value, dict) else None
-        partial = (isinstance(raw, list) and len(self.index_map) < len(raw)) or any(
-            s not in self.states
-            for t in wf.transitions
-            for s in ([] if t.source == "*" else t.sources) + [t.dest]
-        )
-        for name, state in wf.states.items():
-            if partial:
-                break
-            if name not in reached:
-                self.error(
-                    ("states", name),
-                    f"state {name!r} cannot be reached from {' or '.join(map(repr, starts))}",
-                )
-            elif not state.final and not edges[name]:
-                self.error(("states", name), f"state {name!r} is not final and has no way out")
-        if not wf.final_states:
-            self.error(("states",), "no state is final: cases could never close")
+        check_shape(self)

@@ -23,6 +23,7 @@ from transitions import Machine, State
 from gridflow.domain.definition import Transition, Workflow
 from gridflow.domain.expressions import Expression, evaluate
 from gridflow.domain.fields import coerce
+from gridflow.domain.kpi_plan import KpiPlan, plan_of
 from gridflow.domain.org import Actor, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
 from gridflow.errors import (
@@ -164,7 +165,10 @@ class CompiledWorkflow:
                 self._by_source.setdefault((s, t.trigger), []).append(t)
         self.needs_children = any("children" in e.names for e in self._expressions())
         self.needs_sla = any("sla" in e.names for e in self._expressions())
+        # triggers some branch of which is limited (``max``): deciding them needs the count
+        self.limited = frozenset(t.trigger for t in transitions_ if t.spec.max is not None)
         self._facets = tuple(definition.facets)  # (("tag", field or None), …)
+        self.kpis: KpiPlan = plan_of(definition)  # what its reports count
         self.machine = self._build_machine()
 
     def facet_columns(self, data: Mapping[str, Any]) -> dict[str, str | None]:
@@ -206,16 +210,33 @@ class CompiledWorkflow:
         """Triggers defined from ``state``, in file order, without repeats."""
         return list(dict.fromkeys(t for (s, t) in self._by_source if s == state))
 
+    def people_triggers_from(self, state: str) -> list[str]:
+        """Triggers a person may fire from ``state`` (some branch names a role): what can
+        happen next by someone's hand. Role-less ones are the system's (timers, fan-in)."""
+        return [
+            trig
+            for trig in self.triggers_from(state)
+            if any(t.spec.roles for t in self.candidates(state, trig))
+        ]
+
     def candidates(self, state: str, trigger: str) -> list[CompiledTransition]:
         return self._by_source.get((state, trigger), [])
 
-    def allowed_for(self, case: CaseView, actor: Actor, directory: Directory) -> list[str]:
-        """Triggers ``actor`` holds a role for in the case's state (guards not evaluated)."""
+    def allowed_for(
+        self,
+        case: CaseView,
+        actor: Actor,
+        directory: Directory,
+        taken: Mapping[str, int] | None = None,
+    ) -> list[str]:
+        """Triggers ``actor`` holds a role for in the case's state (guards not evaluated),
+        leaving out those whose every branch has reached its ``max`` (``taken``: steps of
+        each trigger so far; unknown counts are not judged)."""
         return [
             trig
             for trig in self.triggers_from(case.state)
             if any(
-                self._grant_for(t, case, actor, directory, None)[0]
+                self._grant_for(t, case, actor, directory, None)[0] and not _at_limit(t, taken)
                 for t in self.candidates(case.state, trig)
             )
         ]
@@ -234,8 +255,13 @@ class CompiledWorkflow:
         now: datetime | None = None,
         extra_context: Mapping[str, Any] | None = None,
         tz: tzinfo | None = None,
+        taken: Mapping[str, int] | None = None,
     ) -> Decision:
         """Check and apply ``trigger`` on ``case`` in memory, or raise a ``Refused``.
+
+        ``taken``: how many steps of each trigger the case has had (its history), for the
+        branches with a ``max``: a branch at its limit is passed over, and when every branch
+        the actor may take is, the event is refused naming the limit.
 
         ``tz``: the zone people read times in (the business calendar's). Given, ``now`` and
         ``case.created_at`` are :class:`LocalTime` values in it for guards, checks, their
@@ -247,9 +273,10 @@ class CompiledWorkflow:
                 case_id=case.id,
                 trigger=trigger,
                 state=case.state,
-                allowed=self.allowed_for(case, actor, directory),
-                defined=self.triggers_from(case.state),
+                allowed=self.allowed_for(case, actor, directory, taken),
+                defined=self.people_triggers_from(case.state),
                 actor=actor.id,
+                final=case.state in self.finals or not self.triggers_from(case.state),
             )
             known = {t.trigger for t in self.transitions}
             if trigger not in known:
@@ -262,6 +289,18 @@ class CompiledWorkflow:
                 permitted[t.index] = grant
         if not permitted:
             raise self._role_refusal(case, trigger, actor, role, candidates, directory)
+        limited = [t for t in candidates if t.index in permitted and _at_limit(t, taken)]
+        if limited and len(limited) == len(permitted):
+            t = limited[0]
+            raise _guard_refusal(
+                case,
+                trigger,
+                f"at most {t.spec.max} time{'s' if t.spec.max != 1 else ''} per case "
+                f"(max: {t.spec.max}), and it has been taken {(taken or {}).get(trigger, 0)}",
+                f"max: {t.spec.max}",
+            )
+        for t in limited:
+            permitted.pop(t.index)
 
         accepted = {
             f
@@ -289,9 +328,9 @@ class CompiledWorkflow:
             raise _guard_refusal(
                 case, trigger, f"the condition is not met ({guards})", guards, in_state=True
             )
-        taken: CompiledTransition = binding.taken
-        self._check_taken(case, taken, clean, comment, context)
-        return self._apply(case, taken, permitted[taken.index], clean, context)
+        chosen: CompiledTransition = binding.taken
+        self._check_taken(case, chosen, clean, comment, context)
+        return self._apply(case, chosen, permitted[chosen.index], clean, context)
 
     # ---- steps of decide -------------------------------------------------------------
     def _grant_for(
@@ -462,6 +501,11 @@ class CompiledWorkflow:
             value = evaluate(taken.extend_clock, context | {"data": data})
             decision.extend_by = str(value) if value not in (None, "") else None
         return decision
+
+
+def _at_limit(t: CompiledTransition, taken: Mapping[str, int] | None) -> bool:
+    """Whether ``t`` has a ``max`` the case's steps of its trigger have reached."""
+    return t.spec.max is not None and taken is not None and taken.get(t.trigger, 0) >= t.spec.max
 
 
 def _served(unit: str, directory: Directory) -> str:

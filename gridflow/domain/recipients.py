@@ -5,7 +5,10 @@
   scope (the people who must act next);
 - ``leader`` — the leaders of the assignees' units (else of the case's unit);
 - ``parent`` / ``area`` / ``street`` / ``district`` — leaders of that unit above the case's;
-- ``department`` — the people of the department named by the case's ``department`` field;
+- ``party`` — the people of the unit responsible for the case: the one in its party field
+  (``facets.party``), whatever its kind (a department, a committee …);
+- ``department`` — the same, for a workflow without ``facets.party``: the case's
+  ``department`` field;
 - ``role:NAME`` — holders of NAME in scope; ``field:NAME`` — the person or unit in that field;
 - ``person:ID``; ``unit:ID`` — that unit's leaders.
 """
@@ -78,9 +81,12 @@ def _one(name: str, wf, case: CaseView, directory: Directory, actor, creator) ->
     if name in ("parent", "area", "street", "district"):
         target = directory.escalation_target(case.unit, name) if case.unit else None
         return _leaders_of(target.id if target else None, directory)
-    if name == "department":
-        dept = case.data.get("department")
-        return directory.holders(None, dept) if dept else []
+    if name in ("party", "department"):
+        field = wf.definition.facets.party or ("department" if name == "department" else None)
+        target = case.data.get(field) if field else None
+        if target in people:
+            return [people[target]]
+        return directory.holders(None, target) if isinstance(target, str) and target else []
     kind, _, value = name.partition(":")
     if kind == "role":
         return _role_holders({value}, wf, case, directory)

@@ -51,10 +51,14 @@ class Scope:
 
     # ---- in Python, over grouped rows (a case's or a step's unit and party)
     def owns(self, unit: str | None, party: str | None) -> bool:
-        """A four-list problem or grid question: in the subtree, or (a department) its own."""
+        """A case this unit answers for: a department's are those it is the responsible
+        party of; a territorial unit's, those sitting in its subtree or whose responsible
+        party is in it (a case dispatched down to a grid)."""
         if self.unit is None:
             return True
-        return party == self.unit if self.is_department else self._in_units(unit)
+        if self.is_department:
+            return party == self.unit
+        return self._in_units(unit) or (party is not None and self._in_units(party))
 
     def publishes(self, unit: str | None) -> bool:
         """A department question published in the subtree, or by a unit (or department)
@@ -66,11 +70,20 @@ class Scope:
     def counts_hand(self, unit: str | None) -> bool:
         return self.territory is None or unit in self.territory
 
-    def late_here(self, unit: str | None, dept: str | None) -> bool:
-        """A late case in this unit's overdue league."""
+    def late_here(self, unit: str | None, owing: str | None) -> bool:
+        """A late case in this unit's overdue league: ``unit`` is the territorial unit
+        answering for it (the responsible party when that is a unit of the tree, else the
+        case's unit), ``owing`` the department (or other party) owing the next move."""
         if self.unit is None:
             return True
-        return dept == self.unit if self.is_department else self._in_units(unit)
+        return owing == self.unit if self.is_department else self._in_units(unit)
+
+    def units_of_kind(self, directory: Directory, kind: str) -> tuple[str, ...]:
+        """Units of ``kind`` in the territory (everywhere, with no unit)."""
+        if self.territory is None:
+            return tuple(sorted(u.id for u in directory.units.values() if u.kind == kind))
+        units = directory.units
+        return tuple(x for x in self.territory if x in units and units[x].kind == kind)
 
     def _in_units(self, unit: str | None) -> bool:
         return self.units is None or unit in self.units
@@ -79,7 +92,7 @@ class Scope:
 @dataclass(frozen=True)
 class CaseSet:
     """Cases of one workflow (and tag, when given) that count for a scope: those it owns,
-    or (``published``) those published within its reach."""
+    or (``published``: a section with ``scope: reach``) those published within its reach."""
 
     workflow: str
     tag: str | None = None

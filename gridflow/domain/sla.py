@@ -2,8 +2,9 @@
 
 A clock is named (``sla.clock``, default the state's name). Entering a state:
 
-- with ``sla.pause: true`` for the running clock → the clock stops; the working time left is
-  kept (negative when already overdue);
+- with ``sla.pause: true`` for the running clock (``clock``), or ``sla.pause: [a, b]`` naming
+  it among others → the clock stops; the working time left is kept (negative when already
+  overdue); a clock the state does not name runs on;
 - with an ``sla`` of the *same* clock → the clock goes on (resumed from the time left if it
   was paused); only timers still ahead are set again, so a reminder never fires twice;
 - with an ``sla`` of another clock → a new clock starts now, due per ``sla.due``;
@@ -114,7 +115,7 @@ def enter(
         return NO_CLOCK, []
     name = sla.clock or state_name
     if sla.pause:
-        if clock.name != name or clock.paused or clock.due_at is None:
+        if clock.name not in sla.paused_clocks or clock.paused or clock.due_at is None:
             return clock, []
         left = (
             calendar.working_seconds(now, clock.due_at)

@@ -1,8 +1,10 @@
 """Loading, stage 2: the parsed YAML against the format's models, every problem located.
 
-Section by section (roles, fields, states, each transition), so one bad entry does not hide
-the problems of the rest; pydantic's errors become ``Problem``s at the YAML path of the
-offending value, with a did-you-mean hint for unknown keys and values.
+Entry by entry (roles, fields, states, each transition, and in ``kpis:`` each section and
+each figure), so one bad entry does not hide the problems of the rest; pydantic's errors
+become ``Problem``s at the YAML path of the offending value, with a did-you-mean hint for
+unknown keys and values. The names of the broken entries go on to the graph checks, which
+count them as known (one mistake, one problem).
 """
 
 from __future__ import annotations
@@ -58,9 +60,49 @@ def validate_workflow(located: Located):
                 good_t.append(item)
                 index_map.append(i)
         clean["transitions"] = good_t
+    if isinstance(raw.get("kpis"), dict):
+        clean["kpis"], found, broken["kpis"] = _kpis(located, raw["kpis"])
+        problems += found
     model, found = validate_model(located, d.Workflow, clean)
     problems += found
     return model, problems, broken, index_map
+
+
+def _kpis(located: Located, raw: dict[str, Any]) -> tuple[dict[str, Any], list[Problem], set[str]]:
+    """The ``kpis:`` block with its broken sections and figures left out; their problems;
+    the broken figures as ``section.figure`` (a broken section as ``section.*``)."""
+    from gridflow.domain.kpi_spec import Figure, KpiSpec, Section
+
+    problems: list[Problem] = []
+    broken: set[str] = set()
+    clean = dict(raw)
+    sections = raw.get("sections")
+    if isinstance(sections, dict):
+        good_sections = {}
+        for sid, section in sections.items():
+            base = ("kpis", "sections", sid)
+            if isinstance(section, dict) and isinstance(section.get("figures"), dict):
+                figures = {}
+                for key, figure in section["figures"].items():
+                    _, found = validate_model(located, Figure, figure, (*base, "figures", key))
+                    if found:
+                        problems += found
+                        broken.add(f"{sid}.{key}")
+                    else:
+                        figures[key] = figure
+                section = {**section, "figures": figures}
+            _, found = validate_model(located, Section, section, base)
+            if found:
+                problems += found
+                broken.add(f"{sid}.*")
+            else:
+                good_sections[sid] = section
+        clean["sections"] = good_sections
+    _, found = validate_model(located, KpiSpec, clean, ("kpis",))
+    if found:  # a bad key of the block itself: the block is left out
+        problems += found
+        return {}, problems, broken | {"*"}
+    return clean, problems, broken
 
 
 def validate_model(located: Located, model: type[BaseModel], value: Any = None, prefix: tuple = ()):
@@ -122,6 +164,8 @@ def _message(err: Mapping[str, Any], path: tuple, value: Any, model: type[BaseMo
         return f"{err.get('input')!r} is not a lower_snake_case name"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
+    if kind == "greater_than_equal":
+        return f"must be at least {err.get('ctx', {}).get('ge')} (got {err.get('input')!r})"
     return msg
 
 

@@ -1,5 +1,5 @@
-"""Reports for people and scripts (report ring): the KPIs of ``gridflow.builtin.kpis.compute``
-as tables and files, and a unit's yearly report (民情报告) as an HTML page.
+"""Reports for people and scripts (report ring): the KPIs of ``Engine.kpis`` as tables and
+files, and a unit's yearly report (民情报告) as an HTML page.
 
 One module per idea:
 
@@ -13,15 +13,25 @@ One module per idea:
 * ``yearly`` — the yearly report page (:func:`yearly_html`, ``YEARLY_STEPS`` progress ticks),
   rendered from the Jinja templates in ``templates/``.
 
-What each built-in figure is called, and its formula, is the built-ins' catalogue:
-``gridflow.builtin.catalogue`` (GROUPS, METRICS, RATES).
+What each figure is called, and its formula, comes with the figures: each workflow declares
+them in its ``kpis:`` block, and the dict carries them (``sections[id].metrics``).
 """
 
 from __future__ import annotations
 
 from gridflow.report.charts import donut, monthly_bars
 from gridflow.report.tables import as_csv, as_json, csv_rows, write_csv, write_xlsx
-from gridflow.report.text import DASH, LANGS, as_table, box, fmt, metric_rows, norm_lang, width
+from gridflow.report.text import (
+    DASH,
+    LANGS,
+    as_table,
+    box,
+    fmt,
+    headlines,
+    metric_rows,
+    norm_lang,
+    width,
+)
 from gridflow.report.yearly import YEARLY_STEPS, yearly_html
 
 __all__ = [
@@ -35,6 +45,7 @@ __all__ = [
     "csv_rows",
     "donut",
     "fmt",
+    "headlines",
     "metric_rows",
     "monthly_bars",
     "norm_lang",

@@ -1,13 +1,15 @@
 """The KPIs as files for scripts and spreadsheets: JSON, CSV and an XLSX workbook.
 
-Contract (the input is ``compute()``'s dict, ``gridflow.builtin.kpis``):
+Contract (the input is the dict of ``Engine.kpis``):
 
 * :func:`as_json` — the dict as is, pretty-printed, non-ASCII kept.
-* :func:`csv_rows` / :func:`as_csv` — long format under ``CSV_HEADER``: one row per figure,
-  the overdue leagues as one row per (unit, column); rates are fractions and a missing value
-  (zero denominator) is an empty cell. :func:`write_csv` writes it in UTF-8 with a BOM.
-* :func:`write_xlsx` — an ``about`` sheet and one sheet per KPI group (``SHEETS``), via
-  openpyxl; rates are numbers formatted as percentages, a missing value is "—".
+* :func:`csv_rows` / :func:`as_csv` — long format under ``CSV_HEADER``: one row per figure
+  (``group`` is the section id), the overdue leagues as one row per (unit, column); rates
+  are fractions and a missing value (zero denominator) is an empty cell. :func:`write_csv`
+  writes it in UTF-8 with a BOM.
+* :func:`write_xlsx` — an ``about`` sheet, one sheet per section (named by its id) and the
+  two overdue leagues (``LEAGUE_SHEETS``), via openpyxl; rates are numbers formatted as
+  percentages, a missing value is "—".
 
 A file that cannot be written raises ``ReportError`` (never a bare ``OSError``).
 """
@@ -21,7 +23,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gridflow.builtin.catalogue import METRICS
 from gridflow.errors import ReportError
 from gridflow.report.text import (
     DASH,
@@ -32,17 +33,12 @@ from gridflow.report.text import (
     _unit_text,
     metric_rows,
     norm_lang,
+    sections,
 )
 
 CSV_HEADER = ["group", "item", "metric", "value"]
 
-SHEETS = {
-    "four_list": "four_list",
-    "grid_asks": "grid_asks",
-    "dept_asks": "dept_asks",
-    "by_unit": "overdue_by_unit",
-    "by_department": "overdue_by_department",
-}
+LEAGUE_SHEETS = {"by_unit": "overdue_by_unit", "by_department": "overdue_by_department"}
 
 
 def as_json(kpis: dict[str, Any]) -> str:
@@ -56,9 +52,9 @@ def csv_rows(kpis: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = [["period", "", k, v] for k, v in (kpis.get("period") or {}).items()]
     rows.append(["scope", "", "unit", kpis.get("unit") or ""])
     rows.append(["scope", "", "now", kpis.get("now") or ""])
-    for group in ("four_list", "grid_asks", "dept_asks"):
-        for key, _label, raw, _shown, _f in metric_rows(kpis, group):
-            rows.append([group, "", key, "" if raw is None else raw])
+    for sid, section in sections(kpis):
+        for key, raw in (section.get("figures") or {}).items():
+            rows.append([sid, "", key, "" if raw is None else raw])
     overdue = kpis.get("overdue") or {}
     rows.append(["overdue", "", "total", overdue.get("total", 0)])
     for which, key in (("by_unit", "unit"), ("by_department", "department")):
@@ -86,8 +82,9 @@ def write_csv(kpis: dict[str, Any], path: str | os.PathLike[str]) -> None:
 
 
 def write_xlsx(kpis: dict[str, Any], path: str | os.PathLike[str], lang: str = "zh-CN") -> None:
-    """A workbook: an ``about`` sheet (unit, period) and one sheet per KPI group. Rates are
-    numbers formatted as percentages; a missing value (zero denominator) is "—"."""
+    """A workbook: an ``about`` sheet (unit, period), one sheet per section and the overdue
+    leagues. Rates are numbers formatted as percentages; a missing value (zero denominator)
+    is "—"."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -112,13 +109,14 @@ def write_xlsx(kpis: dict[str, Any], path: str | os.PathLike[str], lang: str = "
     about["A1"].font = bold
     about.column_dimensions["A"].width = 18
     about.column_dimensions["B"].width = 40
-    for group in ("four_list", "grid_asks", "dept_asks"):
-        ws = wb.create_sheet(SHEETS[group])
+    for sid, section in sections(kpis):
+        ws = wb.create_sheet(sid)
         ws.append([_t("key", lang), _t("metric", lang), _t("value", lang), _t("formula", lang)])
         for cell in ws[1]:
             cell.font = bold
-        for key, label, raw, _shown, formula in metric_rows(kpis, group, lang):
-            kind = METRICS[group][key][0]
+        kinds = {m["key"]: m.get("kind", "count") for m in section.get("metrics") or []}
+        for key, label, raw, _shown, formula in metric_rows(kpis, sid, lang):
+            kind = kinds.get(key, "count")
             ws.append([key, label.strip(), DASH if raw is None else raw, formula])
             cell = ws.cell(row=ws.max_row, column=3)
             if raw is not None and kind == "rate":
@@ -128,7 +126,7 @@ def write_xlsx(kpis: dict[str, Any], path: str | os.PathLike[str], lang: str = "
         for col, width in zip("ABCD", (30, 34, 12, 60), strict=True):
             ws.column_dimensions[col].width = width
     for which in ("by_unit", "by_department"):
-        ws = wb.create_sheet(SHEETS[which])
+        ws = wb.create_sheet(LEAGUE_SHEETS[which])
         headers, _rows = _overdue_rows(kpis, which, lang)
         ws.append(headers)
         for cell in ws[1]:

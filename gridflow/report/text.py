@@ -1,12 +1,16 @@
 """The KPIs as text for people: figures formatted, and boxed plain-text tables.
 
+The input is the dict of ``Engine.kpis`` (``Reports.compute``): its ``sections`` carry their
+figures and how each is shown (``metrics``: label, kind, formula, rate parts), as the
+workflows' ``kpis:`` blocks declare them — nothing here knows a workflow.
+
 Contract:
 
 * :func:`fmt` shows one figure: ``None`` (a zero denominator) as ``DASH`` ("—"), a rate as a
   percentage to one decimal, days to one decimal, a count as is.
-* :func:`metric_rows` lists a KPI group of ``compute()``'s dict (``gridflow.builtin.kpis``) in
-  the catalogue's order (``gridflow.builtin.catalogue``), with a rate's numerator and
-  denominator beside it ("63.3% (107/169)").
+* :func:`metric_rows` lists a section's shown figures in their declared order, a figure
+  ``under`` another indented, a rate with its numerator and denominator beside it
+  ("63.3% (107/169)").
 * :func:`box` draws a table like ``tabulate``'s ``simple_outline``, but measures East Asian wide
   and full-width characters as two columns (:func:`width`) — ``tabulate`` needs the optional
   ``wcwidth`` for that; :func:`as_table` is the whole KPI dict as such tables.
@@ -25,7 +29,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gridflow.builtin.catalogue import GROUPS, METRICS, rate_parts
 from gridflow.errors import ReportError
 
 DASH = "—"
@@ -67,6 +70,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "by_department": ("按部门", "By department"),
     "none_overdue": ("无超期案件", "nothing overdue"),
     "total": ("合计", "Total"),
+    "overdue": ("当前超期", "Overdue now"),
+    "no_sections": ("没有工作流", "no workflows"),
 }
 
 
@@ -75,11 +80,16 @@ def _t(key: str, lang: str) -> str:
     return en if lang == "en" else zh
 
 
-def _get(group: dict[str, Any], key: str) -> Any:
-    value: Any = group
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+def pick(text: dict[str, str] | None, lang: str) -> str:
+    """A ``{zh, en}`` text in ``lang`` (English falling back to Chinese)."""
+    if not text:
+        return ""
+    return (text.get("en") or text.get("zh") or "") if lang == "en" else text.get("zh") or ""
+
+
+def sections(kpis: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The report's sections, in order: (id, section)."""
+    return list((kpis.get("sections") or {}).items())
 
 
 def fmt(value: Any, kind: str = "count") -> str:
@@ -94,20 +104,27 @@ def fmt(value: Any, kind: str = "count") -> str:
 
 
 def metric_rows(
-    kpis: dict[str, Any], group: str, lang: str = "zh-CN"
+    kpis: dict[str, Any], section: str, lang: str = "zh-CN"
 ) -> list[tuple[str, str, Any, str, str]]:
-    """(key, label, raw value, shown value, formula) for each figure of ``group``."""
+    """(key, label, raw value, shown value, formula) for each shown figure of ``section``
+    (a figure ``under`` another has its label indented by two spaces)."""
     lang = norm_lang(lang)
-    data = kpis.get(group) or {}
+    data = (kpis.get("sections") or {}).get(section) or {}
+    values = data.get("figures") or {}
     rows = []
-    for key, (kind, zh, en, formula) in METRICS[group].items():
-        raw = _get(data, key)
+    for m in data.get("metrics") or []:
+        if m.get("hidden"):
+            continue
+        key, kind = m["key"], m.get("kind", "count")
+        raw = values.get(key)
         shown = fmt(raw, kind)
-        if kind == "rate":
-            num, den = rate_parts(data, key)
+        parts = m.get("rate")
+        if kind == "rate" and parts:
+            num, den = values.get(parts[0]), values.get(parts[1])
             if den:
                 shown += f" ({num}/{den})"
-        rows.append((key, en if lang == "en" else zh, raw, shown, formula))
+        label = ("  " if m.get("under") else "") + pick(m.get("label"), lang)
+        rows.append((key, label, raw, shown, m.get("formula") or ""))
     return rows
 
 
@@ -195,8 +212,14 @@ def box(
     return "\n".join(lines)
 
 
+def headlines(kpis: dict[str, Any], lang: str = "zh-CN") -> list[str]:
+    """The headlines the sections declare (what the street quotes), in ``lang``."""
+    lang = norm_lang(lang)
+    return [pick(s["headline"], lang) for _sid, s in sections(kpis) if s.get("headline")]
+
+
 def as_table(kpis: dict[str, Any], lang: str = "zh-CN") -> str:
-    """The KPIs as plain-text tables for people."""
+    """The KPIs as plain-text tables for people: one per section, then the overdue league."""
     lang = norm_lang(lang)
     p = kpis.get("period") or {}
     tz = p.get("tz", "Asia/Shanghai")
@@ -205,13 +228,11 @@ def as_table(kpis: dict[str, Any], lang: str = "zh-CN") -> str:
         f"{_t('period', lang)}: {p.get('label') or ''} ({p.get('from')} … {p.get('to')}, {tz})",
         f"{_t('as_of', lang)}: {_local_time(kpis.get('now'), tz)}",
     ]
-    for group in ("four_list", "grid_asks", "dept_asks"):
-        zh, en = GROUPS[group]
-        rows = [(label, shown) for _k, label, _raw, shown, _f in metric_rows(kpis, group, lang)]
-        out += ["", en if lang == "en" else zh, box(rows, numeric=(1,))]
-    zh, en = GROUPS["overdue"]
+    for sid, section in sections(kpis):
+        rows = [(label, shown) for _k, label, _raw, shown, _f in metric_rows(kpis, sid, lang)]
+        out += ["", pick(section.get("label"), lang) or sid, box(rows, numeric=(1,))]
     total = (kpis.get("overdue") or {}).get("total", 0)
-    out += ["", f"{en if lang == 'en' else zh} ({_t('total', lang)} {total})"]
+    out += ["", f"{_t('overdue', lang)} ({_t('total', lang)} {total})"]
     for which in ("by_unit", "by_department"):
         headers, league = _overdue_rows(kpis, which, lang)
         out.append(_t(which, lang))

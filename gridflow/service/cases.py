@@ -347,6 +347,11 @@ class CaseWriter:
         if wf.needs_sla:
             cal = self.rt.calendar
             extra["sla"] = sla_context(sla.view(clock_of(row), now, cal), tz=cal.tz)
+        taken = (
+            self.rt.store.cases.step_counts(tx, case_id, [trigger])
+            if trigger in wf.limited
+            else None
+        )
         decision = wf.decide(
             view_of(row),
             trigger,
@@ -358,6 +363,7 @@ class CaseWriter:
             now=now,
             extra_context=extra,
             tz=self.rt.calendar.tz,  # times in expressions read in the business timezone
+            taken=taken,  # steps of a trigger with a ``max``, from the history
         )
         return self._apply(
             tx, wf, row, decision, actor, comment, now, late_by=late_by, origin=origin

@@ -37,6 +37,7 @@ from gridflow.domain.cases import Case, Origin, Step
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel, RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor, Directory
+from gridflow.domain.period import Period
 from gridflow.errors import NotFound, RoleRefused
 from gridflow.service.audit import Audit
 from gridflow.service.browse import Browse
@@ -124,7 +125,7 @@ class Engine:
         self.reader = CaseReader(self.rt, self.definitions)
         self.timers = TimerService(self.rt, self.definitions, self.writer, self.notices)
         self.outbox = OutboxAdmin(self.rt, self.notices.render_rows)
-        self.reports = Reports(self.rt)
+        self.reports = Reports(self.rt, self.definitions)
         # what the HTTP API (and the web workbench) call on: principals and what they see,
         # tokens, the audit of refusals, idempotency keys, files, lists, the change feed, ops
         self.principals = Principals(self.rt, self.definitions, self.actor)
@@ -357,6 +358,27 @@ class Engine:
             fallback=fallback or self.rt.default_channel,
             **options,
         )
+
+    # ---- reports -------------------------------------------------------------------------
+    def kpis(
+        self,
+        *,
+        unit: str | None = None,
+        period: Period,
+        now: datetime | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """The KPIs of ``unit`` (and its subtree; None: everything) over ``period``: one
+        section per workflow (or per declared section) and the overdue league as of
+        ``now``. What is counted is each workflow's ``kpis:`` block (``docs/kpis.md``)."""
+        return self.reports.compute(unit=unit, period=period, now=now, progress=progress)
+
+    def yearly(
+        self, unit: str, year: int, *, progress: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """What the yearly page of ``unit`` shows for ``year`` (``gridflow.report``
+        renders it)."""
+        return self.reports.yearly(unit, year, progress=progress)
 
     # ---- operations ----------------------------------------------------------------------
     def status(self, now: datetime | None = None, stale_after: float = 60.0) -> dict[str, Any]:

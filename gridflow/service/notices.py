@@ -81,7 +81,7 @@ class NoticeService:
             from gridflow.domain.templates.renderer import TemplateRenderer
 
             renderer = TemplateRenderer(self._roots, bytecode_dir=self._bytecode_dir)
-            self._rendering = NoticeRenderer(renderer, self._roots)
+            self._rendering = NoticeRenderer(renderer, self._roots, self._fallback_language)
         return self._rendering
 
     @property
@@ -230,6 +230,11 @@ class NoticeService:
             "notice": extra.get("notice", {}),
             "digest": extra.get("digest", {}),
         }
+
+    def _fallback_language(self, workflow_id: str) -> str | None:
+        """The language a workflow's notices fall back to (``fallback_language``)."""
+        wf = self.defs.current.get(workflow_id)
+        return wf.definition.fallback_language if wf is not None else None
 
     def render_rows(
         self, rows: Sequence[NoticeRecord]

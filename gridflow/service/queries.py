@@ -71,13 +71,17 @@ class CaseReader:
         return [self.case(r) for r in rows]
 
     def available_triggers(self, case_id: int, actor: Actor) -> list[str]:
-        """Triggers ``actor`` holds a role for in the case's current state."""
-        with self.rt.store.read() as tx:
-            row = self.rt.store.cases.load(tx, case_id)
-        if row is None:
-            raise NotFound("case", case_id)
-        wf = self.defs.workflow(row.workflow_id, row.revision)
-        return wf.allowed_for(view_of(row), actor, self.defs.directory)
+        """Triggers ``actor`` holds a role for in the case's current state — never one only
+        the system fires (timers, fan-in), nor one whose ``max`` the case has reached."""
+        store = self.rt.store
+        with store.read() as tx:
+            row = store.cases.load(tx, case_id)
+            if row is None:
+                raise NotFound("case", case_id)
+            wf = self.defs.workflow(row.workflow_id, row.revision)
+            limited = [t for t in wf.triggers_from(row.state) if t in wf.limited]
+            taken = store.cases.step_counts(tx, case_id, limited) if limited else None
+        return wf.allowed_for(view_of(row), actor, self.defs.directory, taken)
 
     def case(self, row: CaseRecord, children: list[Case] | None = None) -> Case:
         """The public shape of a case record, its SLA seen as of now."""

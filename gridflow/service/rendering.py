@@ -13,7 +13,7 @@ forever, and never sent garbled.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -61,6 +61,11 @@ def decode_context(text: str, tz: tzinfo) -> Any:
     return json.loads(text, object_hook=hook)
 
 
+def recipient_context(person: str, name: str, lang: str) -> dict[str, str]:
+    """What a template sees as ``recipient`` (the rest of its context is the owed row's)."""
+    return {"id": person, "name": name, "lang": lang}
+
+
 @dataclass(frozen=True)
 class RenderFailure:
     """Why a row could not be rendered (the located template error)."""
@@ -71,9 +76,16 @@ class RenderFailure:
 class NoticeRenderer:
     """Renders owed outbox rows through the sandboxed template renderer."""
 
-    def __init__(self, renderer: TemplateRenderer, roots: Sequence[Path]):
+    def __init__(
+        self,
+        renderer: TemplateRenderer,
+        roots: Sequence[Path],
+        fallback_of: Callable[[str], str | None] = lambda workflow_id: None,
+    ):
+        """``fallback_of``: a workflow's ``fallback_language`` (None: the defaults)."""
         self.renderer = renderer
         self._roots = [str(r) for r in roots]
+        self._fallback_of = fallback_of
         self._shared: dict[tuple[str, str, str], bool] = {}
 
     def render(
@@ -106,7 +118,9 @@ class NoticeRenderer:
     ) -> RenderedNotice:
         """A template rendered for a full context (``recipient`` included), raising the
         renderer's errors unchanged: the preview's path."""
-        return self.renderer.render(workflow, notice, lang, context)
+        return self.renderer.render(
+            workflow, notice, lang, context, fallback=self._fallback_of(workflow)
+        )
 
     def _one(
         self,
@@ -117,19 +131,26 @@ class NoticeRenderer:
         row: NoticeRecord | None,
     ) -> RenderedNotice | RenderFailure:
         who = (
-            {"id": PLACEHOLDERS["id"], "name": PLACEHOLDERS["name"], "lang": lang}
+            recipient_context(PLACEHOLDERS["id"], PLACEHOLDERS["name"], lang)
             if row is None
-            else {"id": row.recipient, "name": row.recipient_name or "", "lang": lang}
+            else recipient_context(row.recipient, row.recipient_name or "", lang)
         )
         try:
-            return self.renderer.render(workflow, notice, lang, {**context, "recipient": who})
+            return self.renderer.render(
+                workflow,
+                notice,
+                lang,
+                {**context, "recipient": who},
+                fallback=self._fallback_of(workflow),
+            )
         except GridflowError as exc:
             return RenderFailure(self._relative(f"template {workflow}/{notice}: {exc}"))
 
     def _shares(self, workflow: str, notice: str, lang: str) -> bool:
         key = (workflow, notice, lang)
         if key not in self._shared:
-            self._shared[key] = self.renderer.shares_renders(workflow, notice, lang)
+            fallback = self._fallback_of(workflow)
+            self._shared[key] = self.renderer.shares_renders(workflow, notice, lang, fallback)
         return self._shared[key]
 
     def _relative(self, message: str) -> str:

@@ -9,7 +9,7 @@ SQLAlchemy deriving its cache key, cost more than running it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -175,6 +175,21 @@ class CaseStore:
             sa.select(_H.c.trigger, _H.c.to_state).where(_H.c.case_id == case_id, _H.c.at >= since)
         )
         return [(r.trigger, r.to_state) for r in rows]
+
+    def step_counts(
+        self, tx: sa.Connection, case_id: int, triggers: Iterable[str]
+    ) -> dict[str, int]:
+        """How many steps of each of ``triggers`` the case's history holds (``max:`` limits
+        are counted from the history, not from a field kept by hand)."""
+        wanted = sorted(set(triggers))
+        if not wanted:
+            return {}
+        rows = tx.execute(
+            sa.select(_H.c.trigger, sa.func.count())
+            .where(_H.c.case_id == case_id, _H.c.trigger.in_(wanted))
+            .group_by(_H.c.trigger)
+        )
+        return {trigger: 0 for trigger in wanted} | {r[0]: int(r[1]) for r in rows}
 
     # ---- families ------------------------------------------------------------------------
     def children(

@@ -1,11 +1,11 @@
 """Report statements (storage ring): grouped passes over cases and steps, and their extras.
 
 Every figure is counted in the database with SQLAlchemy Core over ``gf_case`` and
-``gf_history`` (counts, sums, one percentile), grouped by workflow, tag, unit and party (the
+``gf_history`` (counts, sums, percentiles), grouped by workflow, tag, unit and party (the
 case columns a workflow's ``facets`` fill); the service adds up the groups of a unit's scope.
 The statements name no workflow: which workflows, states, triggers and clocks count is passed
-in by the caller. A :class:`~gridflow.domain.scope.Scope` becomes SQL here (``owns``,
-``publishes``, ``hands``).
+in by the caller (from the workflows' ``kpis:`` plans). A
+:class:`~gridflow.domain.scope.Scope` becomes SQL here (``owns``, ``publishes``, ``hands``).
 """
 
 from __future__ import annotations
@@ -50,16 +50,19 @@ def owns(scope: Scope, unit_col: Any = None, party_col: Any = None) -> Any:
     party_col = _C.party if party_col is None else party_col
     if scope.unit is None:
         return sa.true()
-    return party_col == scope.unit if scope.is_department else _units(scope, unit_col)
+    if scope.is_department:
+        return party_col == scope.unit
+    return sa.or_(_units(scope, unit_col), _units(scope, party_col))
 
 
-def publishes(scope: Scope) -> Any:
-    """:meth:`Scope.publishes` in SQL, over the case's unit."""
+def publishes(scope: Scope, unit_col: Any = None) -> Any:
+    """:meth:`Scope.publishes` in SQL, over the case's unit (or the given column)."""
+    unit_col = _C.unit if unit_col is None else unit_col
     if scope.unit is None:
         return sa.true()
     if scope.is_department:
-        return _units(scope, _C.unit)
-    return sa.or_(_units(scope, _C.unit), _C.unit.in_(scope.reach or ()))
+        return _units(scope, unit_col)
+    return sa.or_(_units(scope, unit_col), unit_col.in_(scope.reach or ()))
 
 
 def hands(scope: Scope, col: Any) -> Any:
@@ -76,18 +79,27 @@ def of_set(scope: Scope, cases: CaseSet) -> Any:
     return sa.and_(*cond)
 
 
-def _steps_of(cases: CaseSet, trigger: str) -> list[Any]:
-    """Steps of ``trigger`` on ``cases`` (by the case's workflow and tag at the step)."""
-    cond = [_H.trigger == trigger, _H.workflow_id == cases.workflow]
+def _steps_of(cases: CaseSet, triggers: Sequence[str]) -> list[Any]:
+    """Steps of ``triggers`` on ``cases`` (by the case's workflow and tag at the step)."""
+    cond = [_H.trigger.in_(sorted(set(triggers))), _H.workflow_id == cases.workflow]
     if cases.tag is not None:
         cond.append(_H.case_tag == cases.tag)
     return cond
 
 
+def _scope_of_steps(scope: Scope, cases: CaseSet) -> Any:
+    """Steps counting for ``scope``: by the case's unit and party as the step left them."""
+    if cases.published:
+        return publishes(scope, _H.case_unit)
+    return owns(scope, _H.case_unit, _H.case_party)
+
+
 # ---- grouped passes -----------------------------------------------------------------------
 @dataclass(slots=True)
 class CaseGroup:
-    """Case counters of one (workflow, tag, unit, party, state) group."""
+    """Case counters of one (workflow, tag, unit, party, state) group. ``open_still``: open at
+    the period end and still in the state it was in then; ``missed[i]``: open on the i-th
+    clock asked for, due in the period before now."""
 
     workflow_id: str
     tag: str | None
@@ -100,15 +112,16 @@ class CaseGroup:
     created_closed: int
     work_sum: float | None
     work_n: int
-    missed_open: int
-    held: int
+    open_still: int
     late: int
     oldest: datetime | None
+    missed: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
 class StepGroup:
-    """Step counters of one (trigger, workflow, the case's tag, unit, party, grade) group."""
+    """Step counters of one (trigger, workflow, the case's tag, unit, party, grade) group:
+    ``n`` steps, and ``counts[i]`` of them passing the i-th ``StepFilter`` asked for."""
 
     trigger: str
     workflow_id: str | None
@@ -117,31 +130,69 @@ class StepGroup:
     case_party: str | None
     case_grade: str | None
     n: int
-    reached: int  # steps that entered the ``reached`` state
-    fast: int  # steps taken within the ``fast`` working seconds of entering their state
+    counts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StepFilter:
+    """Steps entering one of ``to`` (None: any state) taken within ``within`` working seconds
+    of entering the state they left (None: whenever)."""
+
+    to: tuple[str, ...] | None = None
+    within: float | None = None
+
+    def sql(self) -> Any:
+        cond: list[Any] = []
+        if self.to is not None:
+            cond.append(_H.to_state.in_(self.to))
+        if self.within is not None:
+            cond.append(_H.elapsed_s <= self.within)
+        return sa.and_(sa.true(), *cond)
+
+
+@dataclass(frozen=True, slots=True)
+class StepAsk:
+    """One count :meth:`KpiQueries.step_counts` makes (see there); build with
+    :meth:`cases` or :meth:`deadlines`."""
+
+    kind: str  # cases | deadlines
+    triggers: tuple[str, ...] = ()  # the steps counted (deadlines: settled_by; () any)
+    territory: bool = False
+    running: tuple[str, ...] = ()
+    pausing: tuple[str, ...] = ()
+    settled_by: bool = False
+
+    @classmethod
+    def cases(cls, triggers: Sequence[str], territory: bool = False) -> StepAsk:
+        return cls("cases", tuple(sorted(set(triggers))), territory)
+
+    @classmethod
+    def deadlines(
+        cls, running: Sequence[str], pausing: Sequence[str], settled_by: Sequence[str] | None
+    ) -> StepAsk:
+        return cls(
+            "deadlines",
+            tuple(sorted(set(settled_by or ()))),
+            running=tuple(sorted(running)),
+            pausing=tuple(sorted(pausing)),
+            settled_by=settled_by is not None,
+        )
 
 
 class KpiQueries:
-    """The report's statements, bound to one (read) transaction: ``Store.kpi(tx)``."""
+    """The report's statements, bound to one (read) transaction: ``Store.kpi(tx)``. They
+    name no workflow, state or trigger: the caller passes them."""
 
     def __init__(self, tx: sa.Connection, dialect: str):
         self.tx, self.dialect = tx, dialect
 
     def case_groups(
-        self,
-        period: Period,
-        now: datetime,
-        *,
-        hold: tuple[str, Sequence[str]],
-        missed_clock: str,
+        self, period: Period, now: datetime, *, clocks: Sequence[str] = ()
     ) -> list[CaseGroup]:
         """Every case counter, grouped by (workflow, tag, unit, party, state) — the order
-        of the ``ix_gf_case_kpi`` index, which holds every column read.
-
-        ``held``: cases of workflow ``hold[0]`` open at the period end in one of the states
-        ``hold[1]`` at that moment (the current state, unless the case moved since the end;
-        then its last history row before the end). ``missed_open``: open cases whose
-        ``missed_clock`` deadline fell due in the period (before ``now``) and still runs."""
+        of the ``ix_gf_case_kpi`` index, which holds every column read. ``clocks``: the
+        clocks whose missed deadlines to count (open on that clock, due in the period
+        before ``now``, not paused — or paused already past due)."""
         end = period.end
         closed_in = within(_C.closed_at, period)
         open_at_end = sa.and_(
@@ -153,24 +204,11 @@ class KpiQueries:
             _C.due_at.is_not(None),
             _C.due_at < now,
         )
-        hold_workflow, hold_states = hold
-        state_at_end = (
-            sa.select(_H.to_state)
-            .where(_H.case_id == _C.id, _H.at < end)
-            .order_by(_H.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        held = sa.and_(
-            _C.workflow_id == hold_workflow,
-            open_at_end,
-            sa.or_(
-                sa.and_(_C.entered_at < end, _C.state.in_(hold_states)),
-                sa.and_(
-                    sa.or_(_C.entered_at.is_(None), _C.entered_at >= end),
-                    state_at_end.in_(hold_states),
-                ),
-            ),
+        missed = sa.and_(
+            _C.closed_at.is_(None),
+            _C.due_at >= period.start,
+            _C.due_at < min(end, now),
+            sa.or_(_C.paused_at.is_(None), _C.paused_remaining < 0),
         )
         keys = (_C.workflow_id, _C.tag, _C.unit, _C.party, _C.state)
         rows = self.tx.execute(
@@ -184,93 +222,159 @@ class KpiQueries:
                 ),
                 sa.func.sum(_C.work_seconds).filter(closed_in).label("work_sum"),
                 sa.func.count(_C.work_seconds).filter(closed_in).label("work_n"),
-                count_if(
-                    sa.and_(
-                        _C.closed_at.is_(None),
-                        _C.clock == missed_clock,
-                        _C.due_at >= period.start,
-                        _C.due_at < min(end, now),
-                        sa.or_(_C.paused_at.is_(None), _C.paused_remaining < 0),
-                    )
-                ).label("missed_open"),
-                count_if(held).label("held"),
+                count_if(sa.and_(open_at_end, _C.entered_at < end)).label("open_still"),
                 count_if(late).label("late"),
                 sa.func.min(_C.due_at).filter(late).label("oldest"),
+                *(
+                    count_if(sa.and_(missed, _C.clock == clock)).label(f"missed_{i}")
+                    for i, clock in enumerate(clocks)
+                ),
             ).group_by(*keys)
         )
-        return [CaseGroup(**r._mapping) for r in rows]
+        out = []
+        for r in rows:
+            m = r._mapping
+            base = {k: m[k] for k in CaseGroup.__dataclass_fields__ if k != "missed"}
+            out.append(
+                CaseGroup(**base, missed=tuple(int(m[f"missed_{i}"]) for i in range(len(clocks))))
+            )
+        return out
+
+    def moved_groups(self, period: Period) -> list[tuple[Any, ...]]:
+        """Cases open at the period end that have moved since (or whose state entry is not
+        recorded), as (workflow, tag, unit, party, state at the end, count): the state at
+        the end is the ``to_state`` of the case's last step before it."""
+        end = period.end
+        state_at_end = (
+            sa.select(_H.to_state)
+            .where(_H.case_id == _C.id, _H.at < end)
+            .order_by(_H.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("state_at_end")
+        )
+        inner = (
+            sa.select(_C.workflow_id, _C.tag, _C.unit, _C.party, state_at_end)
+            .where(
+                _C.created_at < end,
+                sa.or_(_C.closed_at.is_(None), _C.closed_at >= end),
+                sa.or_(_C.entered_at.is_(None), _C.entered_at >= end),
+            )
+            .subquery()
+        )
+        c = inner.c
+        keys = (c.workflow_id, c.tag, c.unit, c.party, c.state_at_end)
+        rows = self.tx.execute(sa.select(*keys, sa.func.count()).group_by(*keys))
+        return [tuple(r) for r in rows]
 
     def step_groups(
-        self,
-        period: Period,
-        *,
-        triggers: Sequence[str],
-        reached: str,
-        fast: float,
+        self, period: Period, *, triggers: Sequence[str], filters: Sequence[StepFilter] = ()
     ) -> list[StepGroup]:
         """The period's steps of ``triggers``, grouped by (trigger, workflow, the case's
         tag, unit, party and grade at the step) — the order of the ``ix_gf_history_kpi``
-        index, which holds every column read."""
+        index, which holds every column read — with a count per filter."""
+        if not triggers:
+            return []
         keys = (_H.trigger, _H.workflow_id, _H.case_tag, _H.case_unit, _H.case_party, _H.case_grade)
         rows = self.tx.execute(
             sa.select(
                 *keys,
                 sa.func.count().label("n"),
-                count_if(_H.to_state == reached).label("reached"),
-                count_if(_H.elapsed_s <= fast).label("fast"),
+                *(count_if(f.sql()).label(f"f{i}") for i, f in enumerate(filters)),
             )
-            .where(_H.trigger.in_(triggers), within(_H.at, period))
+            .where(_H.trigger.in_(sorted(set(triggers))), within(_H.at, period))
             .group_by(*keys)
         )
-        return [StepGroup(*r) for r in rows]
+        return [
+            StepGroup(*r[:7], counts=tuple(int(x) for x in r[7:]))  # type: ignore[misc]
+            for r in rows
+        ]
 
-    def answers(
+    def step_counts(
+        self, scope: Scope, period: Period, cases: CaseSet, asks: Sequence[StepAsk]
+    ) -> list[tuple[int, ...]]:
+        """Several counts over the steps of ``cases`` in one statement (one range of the
+        ``ix_gf_history_kpi`` index): for each ask, in order —
+
+        * ``StepAsk.cases(triggers, territory)`` → ``(n,)``: distinct cases with a step of
+          ``triggers`` in the period (``territory``: taken by a unit of the scope's territory,
+          else counted by the case's unit and party at the step);
+        * ``StepAsk.deadlines(running, pausing, settled_by)`` → ``(settled, on_time)``: one per
+          step out of a state running a clock (``running``) that settles it — a step of
+          ``settled_by``, or (None) any step into a state neither running nor pausing it —
+          whose deadline in force (``gf_history.due_at``) fell in the period, whenever taken;
+          on time when not late."""
+        if not asks:
+            return []
+        mine = _scope_of_steps(scope, cases)
+        cols: list[Any] = []
+        triggers: set[str] = set()
+        any_trigger = False
+        for ask in asks:
+            if ask.kind == "cases":
+                who = hands(scope, _H.actor_unit) if ask.territory else mine
+                cond = sa.and_(_H.trigger.in_(sorted(ask.triggers)), within(_H.at, period), who)
+                cols.append(sa.func.count(sa.distinct(_H.case_id)).filter(cond))
+            else:
+                settles = (
+                    _H.trigger.in_(sorted(ask.triggers))
+                    if ask.settled_by
+                    else _H.to_state.not_in(sorted({*ask.running, *ask.pausing}))
+                )
+                cond = sa.and_(
+                    _H.from_state.in_(sorted(ask.running)),
+                    within(_H.due_at, period),
+                    settles,
+                    mine,
+                )
+                cols += [count_if(cond), count_if(sa.and_(cond, _H.late_s.is_(None)))]
+            triggers.update(ask.triggers)
+            any_trigger |= not ask.triggers
+        # one range of the index: the triggers asked for (any, for a default deadline)
+        where = [_H.workflow_id == cases.workflow]
+        if not any_trigger:
+            where.insert(0, _H.trigger.in_(sorted(triggers)))
+        if cases.tag is not None:
+            where.append(_H.case_tag == cases.tag)
+        row = self.tx.execute(sa.select(*cols).where(*where)).one()
+        out, i = [], 0
+        for ask in asks:
+            width = 1 if ask.kind == "cases" else 2
+            out.append(tuple(int(x) for x in row[i : i + width]))
+            i += width
+        return out
+
+    def steps_by_actor_unit(
+        self, period: Period, cases: CaseSet, *, triggers: Sequence[str]
+    ) -> dict[str | None, int]:
+        """Steps of ``triggers`` on ``cases`` in the period, by the unit they were taken for."""
+        rows = self.tx.execute(
+            sa.select(_H.actor_unit, sa.func.count())
+            .where(*_steps_of(cases, triggers), within(_H.at, period))
+            .group_by(_H.actor_unit)
+        )
+        return {unit: int(n) for unit, n in rows}
+
+    def opened_with_step(
         self,
         scope: Scope,
         period: Period,
         cases: CaseSet,
         *,
-        trigger: str,
-        clocked_from: Sequence[str],
-    ) -> tuple[int, int, int]:
-        """(deadlines, on time, cases answered) of ``trigger`` steps on ``cases``: one per
-        deadline in force that fell due in the period, taken from a ``clocked_from`` state
-        (whenever taken), on time when not late; each case answered in the period counted
-        once, however often (or by whom) answered."""
-        clocked = sa.and_(_H.from_state.in_(clocked_from), within(_H.due_at, period))
-        cond = _steps_of(cases, trigger)
-        row = self.tx.execute(
-            sa.select(
-                count_if(clocked).label("clocked"),
-                count_if(sa.and_(clocked, _H.late_s.is_(None))).label("on_time"),
-                sa.func.count(sa.distinct(_H.case_id)).filter(within(_H.at, period)),
-            ).where(*cond, owns(scope, _H.case_unit, _H.case_party))
-        ).one()
-        return int(row[0]), int(row[1]), int(row[2])
-
-    def hands_by_unit(
-        self, period: Period, cases: CaseSet, *, trigger: str
-    ) -> dict[str | None, int]:
-        """``trigger`` steps on ``cases`` in the period, by the unit they were taken for."""
-        cond = _steps_of(cases, trigger)
-        rows = self.tx.execute(
-            sa.select(_H.actor_unit, sa.func.count())
-            .where(*cond, within(_H.at, period))
-            .group_by(_H.actor_unit)
-        )
-        return {unit: int(n) for unit, n in rows}
-
-    def responded(self, scope: Scope, period: Period, cases: CaseSet, *, trigger: str) -> int:
-        """``cases`` created in the period with a ``trigger`` step of the scope's territory
-        before the period's end (from the steps' index entries, each joined to its case)."""
-        cond = _steps_of(cases, trigger)
+        triggers: Sequence[str],
+        territory: bool,
+    ) -> int:
+        """``cases`` created in the period with a step of ``triggers`` (``territory``: taken
+        by a unit of the scope's territory) before the period's end (from the steps' index
+        entries, each joined to its case)."""
+        who = hands(scope, _H.actor_unit) if territory else sa.true()
         return int(
             self.tx.execute(
                 sa.select(sa.func.count(sa.distinct(_H.case_id)))
                 .select_from(t.history_t.join(t.case_t, _C.id == _H.case_id))
                 .where(
-                    *cond,
-                    hands(scope, _H.actor_unit),
+                    *_steps_of(cases, triggers),
+                    who,
                     _H.at < period.end,
                     within(_C.created_at, period),
                     of_set(scope, cases),
@@ -284,13 +388,16 @@ class KpiQueries:
         period: Period,
         cases: CaseSet,
         *,
-        state: str,
+        states: Sequence[str] | None,
         frac: tuple[int, int],
         n: int | None = None,
     ) -> float | None:
         """The continuous percentile ``frac`` of the working seconds of ``cases`` closed in
-        ``state`` in the period (``n``: how many such cases, when known)."""
-        where = sa.and_(of_set(scope, cases), _C.state == state, within(_C.closed_at, period))
+        the period (in one of ``states``; None: any) (``n``: how many such cases, when
+        known)."""
+        where = sa.and_(of_set(scope, cases), within(_C.closed_at, period))
+        if states is not None:
+            where = sa.and_(where, _C.state.in_(sorted(states)))
         return self.percentile(_C.work_seconds, where, frac=frac, n=n)
 
     def percentile(
@@ -371,14 +478,18 @@ class KpiQueries:
         return [_listed(r) for r in rows]
 
     def hands_listing(
-        self, scope: Scope, period: Period, *, trigger: str, limit: int
+        self, scope: Scope, period: Period, cases: CaseSet, *, trigger: str, limit: int
     ) -> list[dict[str, Any]]:
-        """The scope's ``trigger`` steps (hands) in the period with their cases, oldest
-        first: each case listed with ``hand_at`` and ``hand_unit``."""
+        """The scope's ``trigger`` steps (hands) on ``cases`` in the period with their cases,
+        oldest first: each case listed with ``hand_at`` and ``hand_unit``."""
         rows = self.tx.execute(
             sa.select(*_LISTED, _H.at.label("hand_at"), _H.actor_unit)
             .select_from(t.history_t.join(t.case_t, _C.id == _H.case_id))
-            .where(_H.trigger == trigger, hands(scope, _H.actor_unit), within(_H.at, period))
+            .where(
+                *_steps_of(cases, [trigger]),
+                hands(scope, _H.actor_unit),
+                within(_H.at, period),
+            )
             .order_by(_H.at, _C.id)
             .limit(limit)
         )
@@ -390,7 +501,7 @@ class KpiQueries:
             out.append(item)
         return out
 
-    def steps_by_actor_unit(self, units: Sequence[str]) -> dict[str, int]:
+    def steps_of_units(self, units: Sequence[str]) -> dict[str, int]:
         """How many steps were taken for each of ``units`` (all time)."""
         rows = self.tx.execute(
             sa.select(_H.actor_unit, sa.func.count())

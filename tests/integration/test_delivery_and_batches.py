@@ -53,9 +53,9 @@ def test_one_render_serves_every_recipient_of_a_language(world, monkeypatch):
     calls: list[tuple[str, str]] = []
     real = TemplateRenderer.render
 
-    def counted(self, workflow_id, notice, lang, context):  # type: ignore[no-untyped-def]
+    def counted(self, workflow_id, notice, lang, context, **kw):  # type: ignore[no-untyped-def]
         calls.append((notice, lang))
-        return real(self, workflow_id, notice, lang, context)
+        return real(self, workflow_id, notice, lang, context, **kw)
 
     monkeypatch.setattr(TemplateRenderer, "render", counted)
     case = engine.start("raise_hand", actor="wannan-r1.chief", data={"title": TITLE})

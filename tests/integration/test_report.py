@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 from test_kpi import NOW, Q1, build_world
 
-from gridflow.builtin.kpis import compute
 from gridflow.report import DASH, as_csv, as_table, box, width, write_xlsx
 
 
@@ -34,7 +33,7 @@ def expected(db) -> dict:
 
     engine = Engine(db)
     try:
-        return compute(engine, unit="wannan", period=Q1, now=NOW)
+        return engine.kpis(unit="wannan", period=Q1, now=NOW)
     finally:
         engine.close()
 
@@ -123,9 +122,21 @@ def test_progress_goes_to_stderr(run):
 def test_json_for_scripts(run, expected):
     data = json.loads(ok(run("--unit", "wannan", "--period", "2026Q1", "--format", "json")))
     assert data == expected
-    assert data["four_list"]["write_off_rate"] == 0.375
-    assert data["grid_asks"]["on_time_answer_rate"] == 0.6667
-    assert data["dept_asks"]["microgrids"] == 6
+    sections = data["sections"]
+    assert list(sections) == ["four_list", "grid_asks", "dept_asks"]
+    assert sections["four_list"]["figures"]["write_off_rate"] == 0.375
+    assert sections["grid_asks"]["figures"]["on_time_answer_rate"] == 0.6667
+    assert sections["dept_asks"]["figures"]["microgrids"] == 6
+    rate = next(m for m in sections["four_list"]["metrics"] if m["key"] == "write_off_rate")
+    assert rate == {
+        "key": "write_off_rate",
+        "kind": "rate",
+        "label": {"zh": "销项率", "en": "Write-off rate"},
+        "formula": "written_off_of_listed ÷ listed_kept",
+        "under": None,
+        "hidden": False,
+        "rate": ["written_off_of_listed", "listed_kept"],
+    }
     assert [r["unit"] for r in data["overdue"]["by_unit"]] == ["wannan", "wannan-r1-m1"]
 
 
@@ -136,7 +147,7 @@ def test_json_to_a_file(run, tmp_path):
     assert "wrote k.json" in result.stderr
     data = json.loads((tmp_path / "k.json").read_text(encoding="utf-8"))
     assert data["period"]["from"] == "2026-01-01" and data["period"]["to"] == "2026-03-31"
-    assert data["four_list"]["listed"] == 10
+    assert data["sections"]["four_list"]["figures"]["listed"] == 10
 
 
 def _csv(text: str) -> dict[tuple[str, str, str], str]:
@@ -149,7 +160,7 @@ def test_csv_to_stdout_and_to_a_file(run, tmp_path):
     got = _csv(ok(run("--unit", "wannan", "--period", "2026Q1", "--format", "csv")))
     assert got[("four_list", "", "write_off_rate")] == "0.375"
     assert got[("four_list", "", "listed")] == "10"
-    assert got[("four_list", "", "escalations_by.third_rework")] == "1"
+    assert got[("four_list", "", "third_rework")] == "1"
     assert got[("grid_asks", "", "satisfaction_rate")] == "0.75"
     assert got[("overdue_by_department", "police", "overdue")] == "2"
     assert got[("period", "", "label")] == "2026Q1"

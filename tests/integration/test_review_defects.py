@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 from test_four_list import sample_directory
 
-from gridflow.builtin.kpis import compute
 from gridflow.domain.calendar import BusinessCalendar
 from gridflow.domain.org import Actor
 from gridflow.domain.period import Period
@@ -53,7 +52,7 @@ def test_kpi_days_are_working_days_of_the_configured_calendar(tmp_path) -> None:
         due = engine.get(case.id).sla.due
         assert due is not None
         clock.now = due + timedelta(days=2)  # Wednesday noon → Friday noon: two working days
-        figures = compute(engine, period=Period.parse("2026Q1"), now=clock.now)
+        figures = engine.kpis(period=Period.parse("2026Q1"), now=clock.now)
         late = {row["unit"]: row for row in figures["overdue"]["by_unit"]}
         assert late[case.unit]["max_days_overdue"] == 2.0
     finally:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from conftest import FakeClock
 
-from gridflow.builtin import kpis as kpi
 from gridflow.domain.period import Period
 from gridflow.service.engine import Engine
 from gridflow.storage import tables as t
@@ -97,7 +96,7 @@ def test_a_schema_1_database_is_upgraded_and_reports_the_same(db_url):
     engine = Engine(db_url, clock=clock)
     ids = _events(engine)
     period = Period.parse("2026Q1")
-    before = {u: kpi.compute(engine, unit=u, period=period) for u in (None, "wannan", "police")}
+    before = {u: engine.kpis(unit=u, period=period) for u in (None, "wannan", "police")}
     question = _facets(engine, ids["question"])
     engine.close()
     engine = Engine(db_url, clock=clock, create_schema=False)
@@ -119,10 +118,10 @@ def test_a_schema_1_database_is_upgraded_and_reports_the_same(db_url):
     assert case == question[0]
     # past steps get the case's facets as they are now (what each step saw is not known)
     assert {s[4] for s in steps} == {"city_mgmt"} and steps[0][:4] == question[1][0][:4]
-    after = {u: kpi.compute(engine, unit=u, period=period) for u in (None, "wannan", "police")}
+    after = {u: engine.kpis(unit=u, period=period) for u in (None, "wannan", "police")}
     assert after[None] == before[None] and after["wannan"] == before["wannan"]
     # by department, steps now all count for the case's current department (police's
     # dispatch and return were police's before the upgrade)
-    assert before["police"]["grid_asks"]["returns"] == 1
-    assert after["police"]["grid_asks"]["returns"] == 0
+    assert before["police"]["sections"]["grid_asks"]["figures"]["returns"] == 1
+    assert after["police"]["sections"]["grid_asks"]["figures"]["returns"] == 0
     engine.close()

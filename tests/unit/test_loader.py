@@ -16,7 +16,14 @@ import yaml
 from conftest import BROKEN, DATA
 
 from gridflow.domain.definition import json_schema
-from gridflow.domain.loader import check_text, load_dir, load_file, load_files, load_text
+from gridflow.domain.loader import (
+    check_text,
+    folder_lookup,
+    load_dir,
+    load_file,
+    load_files,
+    load_text,
+)
 from gridflow.domain.yamlsource import MAX_ALIASES, MAX_BYTES, MAX_NODES, parse
 from gridflow.errors import DefinitionError, Problem
 
@@ -158,6 +165,132 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
     "empty.yaml": [(1, 1, "", "the file is empty")],
     "comment_only.yaml": [(1, 1, "", "the file is empty")],
     "billion_laughs.yaml": [(7, 23, "", f"more than {MAX_ALIASES} aliases: refused (alias bomb?)")],
+    # ---- issue #15: every problem in one run, none echoed, the new checks ------------------
+    "nine_mistakes.yaml": [  # the templates' two: test_nine_mistakes_with_their_templates
+        (10, 12, "fields.colour.type", "'colr' is not allowed; expected 'string', …'files'"),
+        (17, 13, "states.working.lable", "unknown key 'lable' (did you mean 'label'?)"),
+        (18, 3, "states.island", "state 'island' cannot be reached from 'open'"),
+        (
+            31,
+            5,
+            "transitions[2]",
+            "never taken from 'open': transition 1 has the same trigger with no 'when' before it",
+        ),
+        (37, 5, "transitions[3].dest", "unknown state 'dnoe' (did you mean 'done'?)"),
+        (49, 13, "transitions[5].spawn.workflow", "unknown workflow 'nosuch'"),
+    ],
+    "type_cascade.yaml": [
+        (7, 12, "fields.colour.type", "'colur' is not allowed; expected 'string', …'files'"),
+    ],
+    "duplicate_trigger.yaml": [
+        (
+            12,
+            5,
+            "transitions[1]",
+            "never taken from 'open': transition 0 has the same trigger with no 'when' before it",
+        ),
+    ],
+    "ladder_fire.yaml": [
+        (14, 24, "states.open.sla.overdue[0].fire", "'close' is not defined from state 'open'"),
+        (
+            15,
+            24,
+            "states.open.sla.overdue[1].fire",
+            "'reject' needs reason, which the system firing it cannot give",
+        ),
+        (16, 24, "states.open.sla.overdue[2].fire", "unknown trigger 'shut'"),
+    ],
+    "pause_clocks.yaml": [
+        (
+            8,
+            27,
+            "states.waiting.sla.pause[0]",
+            "unknown clock 'handel' (did you mean 'handle'?) (clocks with a due: handle)",
+        ),
+        (8, 35, "states.waiting.sla.pause[1]", "unknown clock 'reply' (clocks with a due: handle)"),
+        (9, 16, "states.held.sla.clock", "unknown clock 'answer' (clocks with a due: handle)"),
+        (
+            10,
+            10,
+            "states.both.sla",
+            "name the paused clocks once: 'clock' with 'pause: true', or 'pause: [clocks]'",
+        ),
+    ],
+    "bad_kpis.yaml": [
+        (13, 64, "transitions[0].max", "must be at least 1 (got 0)"),
+        (16, 5, "kpis.stages.waiting.states[1]", "unknown state 'opne' (did you mean 'open'?)"),
+        (17, 10, "kpis.owes[0]", "unknown state or stage 'done_ish' (did you mean 'done'?)"),
+        (18, 13, "kpis.returns[0]", "unknown trigger 'retrun'"),
+        (
+            19,
+            13,
+            "kpis.on_time.clock",
+            "unknown clock 'handel' (did you mean 'handle'?) (clocks with a due: handle)",
+        ),
+        (
+            22,
+            7,
+            "kpis.sections.work.tag",
+            "a section by tag needs facets.tag (the field holding it)",
+        ),
+        (23, 18, "kpis.sections.work.headline.zh", "unknown figure {on_time_rate}"),
+        (
+            26,
+            38,
+            "kpis.sections.work.figures.closed.in[0]",
+            "state 'open' is not final: a closed case is never in it",
+        ),
+        (
+            27,
+            32,
+            "kpis.sections.work.figures.fast.within",
+            "'within' is working time: use wd or wh, not 'h'",
+        ),
+        (28, 32, "kpis.sections.work.figures.good.grade", "'great' is not a value of verdict"),
+        (29, 9, "kpis.sections.work.figures.late", "'to' does not apply to a cases figure"),
+        (30, 30, "kpis.sections.work.figures.share.rate[1]", "unknown figure 'nothing'"),
+        (31, 17, "kpis.sections.work.figures.twice.sum", "figure 'twice' cannot count itself"),
+        (
+            32,
+            51,
+            "kpis.sections.work.figures.cases_within.within",
+            "'within' applies to counting steps, not to per: case",
+        ),
+        (
+            33,
+            36,
+            "kpis.sections.work.figures.opened_in.in",
+            "'in' does not apply to 'cases: opened' (closed, open_at_end, opened_closed)",
+        ),
+    ],
+    "party_recipient.yaml": [
+        (
+            8,
+            40,
+            "states.open.notify[0].to[0]",
+            "'party' needs facets.party (the responsible party's field)",
+        ),
+        (
+            8,
+            47,
+            "states.open.notify[0].to[1]",
+            "'department' needs facets.party or a field named department (the unit to notify)",
+        ),
+    ],
+    "spawn_unknown.yaml": [
+        (
+            18,
+            54,
+            "transitions[0].spawn.then",
+            "counter has no trigger 'bmup' (did you mean 'bump'?)",
+        ),
+        (
+            23,
+            13,
+            "transitions[1].spawn.workflow",
+            "unknown workflow 'countr' (did you mean 'counter'?)",
+        ),
+    ],
 }
 
 
@@ -178,8 +311,10 @@ def matches(actual: str, expected: str) -> bool:
 
 
 def errors_of(path: Path) -> list[Problem]:
+    """The errors of one file validated alone, as ``gridflow validate FILE`` does: a spawned
+    workflow is looked for next to it and in the workflow folder (here tests/data)."""
     with pytest.raises(DefinitionError) as info:
-        load_file(path)
+        load_files([path], lookup=folder_lookup([path.parent, DATA], exclude=[path]))
     return [p for p in info.value.problems if p.severity == "error"]
 
 
@@ -191,7 +326,9 @@ def test_corpus_covers_every_broken_file():
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_broken_file_reports_every_located_problem(name: str):
     path = BROKEN / name
-    problems = sorted(errors_of(path), key=lambda p: (p.line, p.column, p.path))
+    problems = errors_of(path)
+    # in file and line order as they come
+    assert problems == sorted(problems, key=lambda p: (p.file, p.line, p.column))
     expected = sorted(CORPUS[name])
     got = [(p.line, p.column, p.path, p.message) for p in problems]
     assert len(problems) == len(expected), "\n".join(map(str, problems))
@@ -295,6 +432,55 @@ def test_python_tags_refused_without_running_anything(tmp_path: Path, tag: str):
     assert tag_name in p.message and p.message.endswith("is not allowed (plain YAML only)")
 
 
+def test_nine_mistakes_with_their_templates():
+    """Issue #15: a file with nine mistakes reported six. With its templates, the nine come
+    in file and line order — the unreachable state, the templates and the spawn among them
+    though other errors exist; the unknown field type without a spurious "unknown field"."""
+    from gridflow.domain.site_checks import validate_site
+    from gridflow.service.definitions import BUILTIN_WORKFLOWS
+
+    path = BROKEN / "nine_mistakes.yaml"
+    _, problems = validate_site(
+        [path],
+        template_roots=[BROKEN, BUILTIN_WORKFLOWS],
+        languages={"zh-CN", "en"},
+        lookup=folder_lookup([BROKEN, DATA], exclude=[path]),
+    )
+    text = [str(p).removeprefix(f"{BROKEN}/") for p in problems]
+    tpl = "templates/nine_mistakes/opened.zh-CN.txt"
+    assert len(text) == 9
+    assert text[5] == (
+        "nine_mistakes.yaml:40:10: transitions[3].notify[0].template: notice 'finished' has no "
+        "template in en (templates/nine_mistakes/finished.<lang>.txt); the org's people read "
+        "en, zh-CN — write it, or set fallback_language"
+    )
+    assert text[7:] == [
+        f"{tpl}:2:0: template: case has no 'titel' (did you mean 'title'?); case has data, id, "
+        "state, state_label, title, unit, unit_name, url, workflow, workflow_title",
+        f"{tpl}:4:0: template: _layouts/helpers.txt has no macro 'zh_whenn' "
+        "(did you mean 'zh_when'?)",
+    ]
+    assert [p.line for p in problems[:7]] == [10, 17, 18, 31, 37, 40, 49]
+    assert not any("unknown field" in t for t in text)
+
+
+def test_a_file_that_spawns_another_validates_against_its_folder(tmp_path: Path):
+    """Validated alone, a file finds the workflow it spawns next to it."""
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    shutil.copy(DATA / "counter.yaml", folder / "counter.yaml")
+    text = (BROKEN / "spawn_unknown.yaml").read_text(encoding="utf-8")
+    good = text.replace("then: bmup", "then: bump").replace(
+        "workflow: countr,", "workflow: counter,"
+    )
+    (folder / "spawner.yaml").write_text(good, encoding="utf-8")
+    spawner = folder / "spawner.yaml"
+    with pytest.raises(DefinitionError, match="unknown workflow 'counter'"):
+        load_files([spawner])  # without a folder to look in
+    loaded = load_files([spawner], lookup=folder_lookup([folder], exclude=[spawner]))
+    assert list(loaded) == ["spawn_unknown"]
+
+
 def test_the_hostile_payload_is_live(tmp_path: Path):
     """Control: an unsafe loader *would* run the tag, so the test above means something."""
     marker = tmp_path / "pwned"
@@ -388,16 +574,18 @@ def test_located_positions_point_into_the_source():
     assert parsed.where(("states", "nowhere", "deep")) == parsed.where(("states",))
 
 
-def test_an_unguarded_branch_hiding_another_is_a_warning_not_an_error():
+def test_an_unguarded_branch_hiding_another_is_an_error():
+    """Issue #15: a trigger listed twice from one source with no guard on the first is a
+    mistake (the second can never be taken), not a style warning."""
     text = (DATA / "ticket.yaml").read_text().replace('    when: "data.reopens >= 1"\n', "")
     wf, problems = check_text(text, "t.yaml")
-    assert wf is not None
-    (w,) = problems
-    assert w.severity == "warning" and w.path == "transitions[5]"
-    assert w.message == (
+    assert wf is None
+    (e,) = problems
+    assert e.severity == "error" and e.path == "transitions[5]"
+    assert e.message == (
         "never taken from 'answered': transition 4 has the same trigger with no 'when' before it"
     )
-    assert str(w).startswith("t.yaml:50:5: warning: transitions[5]:")
+    assert str(e).startswith("t.yaml:50:5: transitions[5]:")
 
 
 def test_json_schema_describes_the_format():

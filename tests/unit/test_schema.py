@@ -67,6 +67,8 @@ roles:
 fields:
   kind: {field}
   cat: {{type: enum, values: [a, b]}}
+  dept: {{type: unit, kind: department}}
+facets: {{party: dept}}
 initial: open
 states:
   open:
@@ -75,10 +77,10 @@ states:
   held: {held}
   done: {{final: true}}
 transitions:
-  - {{trigger: go, source: {source}, dest: done, roles: [chief]}}
+  - {{trigger: go, source: {source}, dest: done, roles: [chief]{go}}}
   - {{trigger: hold, source: open, dest: held, roles: [chief]}}
   - {{trigger: back, source: held, dest: open, roles: [chief]}}
-"""
+{extra}"""
 DEFAULTS = {
     "title": "{zh: 演示, en: Demo}",
     "rolekey": "chief",
@@ -88,6 +90,8 @@ DEFAULTS = {
     "to": "[assignee]",
     "source": "open",
     "held": "{sla: {clock: c, pause: true}}",
+    "go": "",
+    "extra": "",
 }
 VALID = [
     {"title": "演示"},  # a plain string sets zh and en
@@ -101,8 +105,23 @@ VALID = [
     {"sla": "{clock: c, due: {by: cat, map: {a: 1wd, b: 5wd}, default: 3wd}}"},
     {"sla": "{clock: c, due: 5wd, overdue: [{after: 1wd, escalate: street, notify: [district]}]}"},
     {"to": "[department, creator, 'role:chief', 'field:kind', 'person:p1', 'unit:u1']"},
+    {"to": "[actor, assignee, leader, parent, area, street, district, reporter, party]"},
     {"source": "[open, held]"},
     {"source": "'*'"},
+    # issue #15: limits, pause lists, a fallback language, the kpis: block
+    {"go": ", max: 2"},
+    {"held": "{sla: {pause: [c]}}"},
+    {"extra": "fallback_language: zh-CN\n"},
+    {"extra": "kpis: {owes: [open], returns: [hold], on_time: c}\n"},
+    {
+        "extra": "kpis:\n  stages: {waiting: [open, held], parked: {label: 挂起, states: [held]}}\n"
+        "  sections:\n    demo:\n      headline: {zh: '共{n}件', en: '{n} cases'}\n"
+        "      figures:\n        n: {cases: opened, label: 新增}\n"
+        "        c: {cases: closed, in: [done]}\n        r: {rate: [c, n]}\n"
+        "        s: {steps: [go, hold], within: 1wd}\n        d: {deadlines: c, outcome: met}\n"
+        "        p: {days: p90, in: [done]}\n        k: {sum: [n, c], minus: [c]}\n"
+        "        m: {units: microgrid}\n        w: {cases: open_at_end, in: [waiting]}\n"
+    },
 ]
 INVALID = [
     {"title": "{en: Demo}"},  # zh is required
@@ -128,6 +147,19 @@ INVALID = [
     {"held": "{sla: {clock: c, pause: true, due: 5wd}}"},  # and names nothing else
     {"to": "assignee"},  # a list, not one name
     {"to": "[assigne]"},
+    {"go": ", max: 0"},  # at least once
+    {"held": "{sla: {clock: c, pause: [c]}}"},  # the paused clocks named once
+    {"held": "{sla: {pause: []}}"},
+    {"extra": "fallback_language: fr\n"},
+    {"extra": "kpis: {sections: {demo: {figures: {n: {cases: opened, steps: [go]}}}}}\n"},
+    {"extra": "kpis: {sections: {demo: {figures: {n: {label: x}}}}}\n"},  # no measure
+    {"extra": "kpis: {sections: {demo: {figures: {n: {cases: opened, within: 1wd}}}}}\n"},
+    {"extra": "kpis: {sections: {demo: {figures: {n: {cases: shut}}}}}\n"},
+    {"extra": "kpis: {sections: {demo: {figures: {n: {rate: [a]}}}}}\n"},
+    {"extra": "kpis: {sections: {demo: {figures: {n: {days: p100}}}}}\n"},
+    {"extra": "kpis: {sections: {demo: {scope: mine}}}\n"},
+    {"extra": "kpis: {stages: {w: []}}\n"},
+    {"extra": "kpis: {returns: [Go]}\n"},
 ]
 
 

@@ -12,8 +12,18 @@ not raised, and nothing is rendered. It reports:
   declared by the template and the layouts it extends;
 * ``case.data.<field>`` for fields the workflow does not have, and comparisons of ``case.state``
   with states it does not have;
+* attributes the notice context does not have (``case.titel``, ``sla.dew`` …:
+  :data:`NOTICE_ATTRIBUTES`), unless the template gives that name a value of its own;
+* macros an imported template does not define (``h.zh_whenn`` after ``{% import
+  "_layouts/helpers.txt" as h %}``, in the template or a layout it extends; ``{% from … import
+  x %}``);
 * references to templates that do not exist (or are not constant: a warning);
 * notices that define no ``{% block subject %}`` / ``{% block body %}``.
+
+:func:`notices_sent` lists every notice a workflow sends (state and transition ``notify``,
+reminders, overdue rungs, escalations) with where it is named; :func:`missing_languages`
+reports, at that place, each language the org's people read that has no template for it
+(or, with the workflow's ``fallback_language``, when the fallback has none either).
 
 File lookup is the renderer's (:class:`~gridflow.domain.templates.renderer.TemplateRenderer`);
 ``TemplateRenderer.check`` delegates here.
@@ -22,7 +32,7 @@ File lookup is the renderer's (:class:`~gridflow.domain.templates.renderer.Templ
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +49,32 @@ from gridflow.domain.templates.renderer import (
 )
 from gridflow.errors import Problem
 
-__all__ = ["check_templates"]
+__all__ = ["NOTICE_ATTRIBUTES", "check_templates", "missing_languages", "notices_sent"]
+
+# What a notice template sees under each context name (``NoticeService.context``); a test
+# keeps the two together. ``digest`` is the digest's own and not checked here.
+NOTICE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "case": frozenset(
+        {
+            "id",
+            "title",
+            "workflow",
+            "workflow_title",
+            "state",
+            "state_label",
+            "data",
+            "unit",
+            "unit_name",
+            "url",
+        }
+    ),
+    "event": frozenset({"trigger", "comment", "actor", "actor_name", "from_state", "at"}),
+    "sla": frozenset(
+        {"clock", "due", "remaining", "overdue", "overdue_by", "paused", "provisional", "started"}
+    ),
+    "recipient": frozenset({"id", "name", "lang"}),
+    "notice": frozenset({"kind", "label", "late_by"}),
+}
 
 _ALWAYS_ALLOWED_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
@@ -144,6 +179,10 @@ def _check_file(
             + ", ".join(sorted(NOTICE_CONTEXT_NAMES)),
         )
     for line, message in _field_and_state_problems(ast, workflow_fields=fields, states=states):
+        add(line, message)
+    for line, message in _attribute_problems(ast, declared):
+        add(line, message)
+    for line, message in _macro_problems(renderer, ast):
         add(line, message)
     refs: list[tuple[str, Path]] = []
     for node in ast.find_all(_REFERENCES):
@@ -270,3 +309,158 @@ def _field_and_state_problems(
                                 node.lineno,
                                 (f"case.state is never {value!r}" + did_you_mean(value, states)),
                             )
+
+
+def _attribute_problems(ast: nodes.Template, declared: set[str]) -> Iterator[tuple[int, str]]:
+    """``case.titel`` and the like: an attribute the notice context does not give. A name
+    the template (or its layouts) assigns or takes as a parameter is its own: not checked."""
+    for node in ast.find_all(nodes.Getattr):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.ctx == "load"):
+            continue
+        known = NOTICE_ATTRIBUTES.get(target.name)
+        if known is None or target.name in declared or node.attr in known:
+            continue
+        if node.attr in _DICT_METHODS:
+            continue
+        yield (
+            node.lineno,
+            f"{target.name} has no {node.attr!r}{did_you_mean(node.attr, known)}; "
+            f"{target.name} has " + ", ".join(sorted(known)),
+        )
+
+
+def _imports(renderer: TemplateRenderer, ast: nodes.Template, depth: int = 0) -> dict[str, str]:
+    """``{% import "x" as alias %}`` of the template and the layouts it extends: alias → x."""
+    out = {
+        n.target: n.template.value
+        for n in ast.find_all(nodes.Import)
+        if isinstance(n.template, nodes.Const) and isinstance(n.template.value, str)
+    }
+    for ext in ast.find_all(nodes.Extends):
+        parent = ext.template.value if isinstance(ext.template, nodes.Const) else None
+        path = renderer._find(parent) if isinstance(parent, str) and depth < 10 else None
+        if path is None:
+            continue
+        try:
+            parent_ast = renderer.env.parse(path.read_text(encoding="utf-8"), parent, str(path))
+        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            continue
+        for alias, name in _imports(renderer, parent_ast, depth + 1).items():
+            out.setdefault(alias, name)
+    return out
+
+
+def _exported(renderer: TemplateRenderer, name: str) -> set[str] | None:
+    """Macros and top-level names a template exports (None: it cannot be read)."""
+    path = renderer._find(name)
+    if path is None:
+        return None
+    try:
+        ast = renderer.env.parse(path.read_text(encoding="utf-8"), name, str(path))
+    except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+        return None
+    names = {m.name for m in ast.body if isinstance(m, nodes.Macro)}
+    names |= {
+        t.name for a in ast.body if isinstance(a, nodes.Assign) for t in a.find_all(nodes.Name)
+    }
+    return names
+
+
+def _macro_problems(renderer: TemplateRenderer, ast: nodes.Template) -> Iterator[tuple[int, str]]:
+    """A macro an imported template does not define."""
+    cache: dict[str, set[str] | None] = {}
+
+    def exported(name: str) -> set[str] | None:
+        if name not in cache:
+            cache[name] = _exported(renderer, name)
+        return cache[name]
+
+    aliases = _imports(renderer, ast)
+    for node in ast.find_all(nodes.Getattr):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name in aliases):
+            continue
+        source = aliases[target.name]
+        macros = exported(source)
+        if macros is not None and node.attr not in macros:
+            hint = did_you_mean(node.attr, macros)
+            yield node.lineno, f"{source} has no macro {node.attr!r}{hint}"
+    for imp in ast.find_all(nodes.FromImport):
+        if not (isinstance(imp.template, nodes.Const) and isinstance(imp.template.value, str)):
+            continue
+        macros = exported(imp.template.value)
+        for item in imp.names:
+            name = item[0] if isinstance(item, tuple) else item
+            if macros is not None and name not in macros:
+                hint = did_you_mean(name, macros)
+                yield imp.lineno, f"{imp.template.value} has no macro {name!r}{hint}"
+
+
+# ---- which notices a workflow sends, in which languages ---------------------------------------
+def notices_sent(wf: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """(notice, YAML path naming it) for every notice ``wf`` (a ``Workflow``) sends: state and
+    transition ``notify``, reminders and overdue rungs that notify someone (their
+    ``template``, default ``reminder`` / ``overdue``), and ``escalation`` for a rung that
+    escalates."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for name, state in wf.states.items():
+        for i, n in enumerate(state.notify):
+            out.append((n.template, ("states", name, "notify", i, "template")))
+        if state.sla is None:
+            continue
+        base = ("states", name, "sla")
+        for i, r in enumerate(state.sla.remind):
+            if r.notify:
+                out.append((r.template, (*base, "remind", i)))
+        for i, step in enumerate(state.sla.overdue):
+            if step.notify:
+                out.append((step.template, (*base, "overdue", i)))
+            if step.escalate:
+                out.append(("escalation", (*base, "overdue", i, "escalate")))
+    for i, t in enumerate(wf.transitions):
+        for j, n in enumerate(t.notify):
+            out.append((n.template, ("transitions", i, "notify", j, "template")))
+    return out
+
+
+def missing_languages(
+    renderer: TemplateRenderer,
+    wf: Any,
+    languages: Iterable[str],
+    fallback: str | None = None,
+) -> list[tuple[tuple[Any, ...], str]]:
+    """(YAML path, message) for each notice ``wf`` sends that has no template in a language
+    of ``languages`` — first place named only — unless ``fallback`` has one."""
+    have = renderer.available(wf.id)
+    langs = sorted(set(languages))
+    out: list[tuple[tuple[Any, ...], str]] = []
+    seen: set[str] = set()
+    for notice, path in notices_sent(wf):
+        if notice in seen:
+            continue
+        seen.add(notice)
+        present = have.get(notice, set())
+        missing = [lang for lang in langs if lang not in present]
+        if not missing:
+            continue
+        where = f"templates/{wf.id}/{notice}.<lang>.txt"
+        if fallback is not None:
+            if fallback not in present:
+                out.append(
+                    (
+                        path,
+                        f"notice {notice!r} has no template in {fallback} (the fallback "
+                        f"language), so people reading {', '.join(missing)} get none ({where})",
+                    )
+                )
+            continue
+        out.append(
+            (
+                path,
+                f"notice {notice!r} has no template in {', '.join(missing)} ({where}); "
+                f"the org's people read {', '.join(langs)} — write it, or set "
+                "fallback_language",
+            )
+        )
+    return out

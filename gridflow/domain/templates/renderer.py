@@ -185,9 +185,12 @@ def _bytecode_cache(folder: Path) -> jinja2.FileSystemBytecodeCache | None:
     )
 
 
-def _fallbacks(lang: str) -> list[str]:
+def _fallbacks(lang: str, fallback: str | None = None) -> list[str]:
+    """The languages tried for ``lang``: itself, the template language it is a form of
+    (``en-US`` → ``en``), the workflow's declared ``fallback``, then zh-CN and en."""
     chain = [lang] if _LANG_RE.match(lang or "") else []
-    return list(dict.fromkeys([*chain, "zh-CN", "en"]))
+    base = [x for x in LANGUAGES if chain and lang.lower().startswith(x.split("-")[0].lower())]
+    return list(dict.fromkeys([*chain, *base, *([fallback] if fallback else []), "zh-CN", "en"]))
 
 
 class TemplateRenderer:
@@ -246,14 +249,21 @@ class TemplateRenderer:
             raise _translate(exc, name) from exc
 
     def render(
-        self, workflow_id: str, notice: str, lang: str, context: Mapping[str, Any]
+        self,
+        workflow_id: str,
+        notice: str,
+        lang: str,
+        context: Mapping[str, Any],
+        *,
+        fallback: str | None = None,
     ) -> RenderedNotice:
-        """Render a notice; language falls back requested → zh-CN → en."""
+        """Render a notice; language falls back requested → its template language → the
+        workflow's ``fallback`` → zh-CN → en."""
         key = f"{workflow_id}/{notice}"
         if not (_WORKFLOW_RE.match(workflow_id) and _NAME_RE.match(notice)) or ".." in key:
             raise TemplateNotFound(key, [], ())
         tried = []
-        for candidate in _fallbacks(lang):
+        for candidate in _fallbacks(lang, fallback):
             name = f"{key}.{candidate}.txt"
             tried.append(name)
             template = self._load(name)
@@ -275,13 +285,15 @@ class TemplateRenderer:
             return RenderedNotice(clean_subject(parts["subject"]), _clean_body(parts["body"]), html)
         raise TemplateNotFound(key, tried, self.available(workflow_id))
 
-    def shares_renders(self, workflow_id: str, notice: str, lang: str) -> bool:
+    def shares_renders(
+        self, workflow_id: str, notice: str, lang: str, fallback: str | None = None
+    ) -> bool:
         """Whether one render of this notice (the template the language falls back to, and
         its HTML twin) can serve every recipient, the recipient's name and id filled in
         afterwards (see ``sharing.recipient_placeholders``)."""
         from gridflow.domain.templates.sharing import recipient_placeholders
 
-        for candidate in _fallbacks(lang):
+        for candidate in _fallbacks(lang, fallback):
             name = f"{workflow_id}/{notice}.{candidate}.txt"
             if self._find(name) is None:
                 continue

@@ -114,25 +114,14 @@ def period_label(quarter: str, days: int | None, start: datetime, end: datetime)
 
 def _report(engine: Engine, result: DemoResult, out: Path, lang: str, label: str) -> None:
     from gridflow import report
-    from gridflow.builtin import kpis
     from gridflow.domain.period import Period
 
     start, end = result.period
     period = Period(start, end, label, _tz().key)
-    figures = kpis.compute(engine, unit="fenglin", period=period, now=end)
-    fl = figures["four_list"]
-    listed, solved = fl["listed"], fl["written_off"]
-    in_progress = fl["in_progress"]
+    figures = engine.kpis(unit="fenglin", period=period, now=end)
     click.echo("")
-    if lang.startswith("zh"):
-        click.echo(
-            f"本季度共梳理片区疑难问题{listed}个，解决{solved}个，正在推进中{in_progress}个。"
-        )
-    else:
-        click.echo(
-            f"This quarter: {listed} difficult problems listed, {solved} solved, "
-            f"{in_progress} in progress."
-        )
+    for line in report.headlines(figures, lang):  # what the workflows declare the street quotes
+        click.echo(line)
     click.echo("")
     click.echo(report.as_table(figures, lang=lang))
     xlsx = out / "report.xlsx"
@@ -159,7 +148,7 @@ def _busiest_microgrid(engine: Engine) -> str | None:
     """The micro-grid that took the most steps (ties: the first by id)."""
     micro = sorted(u.id for u in engine.directory.units.values() if u.kind == "microgrid")
     with engine.reports.snapshot() as snap:
-        counts = snap.main.steps_by_actor_unit(micro)
+        counts = snap.main.steps_of_units(micro)
     return max(sorted(counts), key=counts.__getitem__) if counts else None
 
 

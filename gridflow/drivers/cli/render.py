@@ -49,7 +49,8 @@ def sla_text(sla, tz: tzinfo) -> str:
 
 def case_text(case, engine=None, *, tz: tzinfo) -> str:
     """A case for people: times in ``tz``; with ``engine``, the values of its ``datetime``
-    fields in ``tz`` too and, while open, the triggers defined from its state."""
+    fields in ``tz`` too and, while open, the triggers people may fire from its state (not
+    the system's own: timers, fan-in)."""
     wf = engine.workflow(case.workflow, case.revision) if engine is not None else None
     lines = [
         f"case {case.id}  {case.title}",
@@ -86,7 +87,7 @@ def case_text(case, engine=None, *, tz: tzinfo) -> str:
         table = tabulate(kids, headers=["id", "workflow", "state", "", "answer"])
         lines += ["    " + line for line in table.splitlines()]
     if wf is not None and not case.closed:
-        lines.append("  next      " + (", ".join(wf.triggers_from(case.state)) or "-"))
+        lines.append("  next      " + (", ".join(wf.people_triggers_from(case.state)) or "-"))
     return "\n".join(lines)
 
 

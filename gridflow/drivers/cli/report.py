@@ -86,7 +86,8 @@ def report(
     out: str | None,
     lang: str,
 ) -> None:
-    """KPIs of a unit over a period: four-list, raise hand, overdue now.
+    """KPIs of a unit over a period: one section per workflow (as its YAML declares), and
+    the cases overdue now.
 
     Without a period: the current year so far. `gridflow report yearly --unit MICROGRID`:
     a micro-grid's yearly report (HTML). Formulas: docs/kpis.md."""
@@ -95,14 +96,14 @@ def report(
     if fmt == "xlsx" and not out:
         raise click.UsageError("--format xlsx needs --out FILE.xlsx")
     from gridflow import report as rp
-    from gridflow.builtin.kpis import COMPUTE_STEPS, compute
     from gridflow.domain.period import Period
+    from gridflow.service.kpi import COMPUTE_STEPS
 
     engine = _engine(ctx)
     with _errors():
         p = Period.parse(period, start, end, tz=engine.calendar.tz.key, now=engine.now())
         with _progress(COMPUTE_STEPS, "computing KPIs") as step:
-            kpis = compute(engine, unit=unit, period=p, progress=step)
+            kpis = engine.kpis(unit=unit, period=p, progress=step)
         if fmt == "table":
             _emit(rp.as_table(kpis, lang), out)
         elif fmt == "json":

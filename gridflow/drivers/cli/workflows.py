@@ -71,39 +71,44 @@ format = "jsonl"
 @click.argument("paths", nargs=-1, type=click.Path())
 @pass_ctx
 def validate(obj: Context, paths: tuple[str, ...]) -> None:
-    """Check workflow files (default: the workflow folder). Exit 1 listing every error."""
+    """Check workflow files (default: the workflow folder) and their notice templates.
+    Exit 1 listing every error, in file and line order.
+
+    A file that spawns a workflow not among PATHS finds it next to the file or in the
+    workflow folder. Templates must exist in every language the org's people read (the org
+    of ``org`` in gridflow.toml, else org.yaml beside the workflows, else the sample org)."""
     from pathlib import Path
 
-    from gridflow.domain.loader import load_dir, load_files
-    from gridflow.errors import DefinitionError
+    from gridflow.domain.loader import folder_lookup
+    from gridflow.domain.site_checks import validate_site
+    from gridflow.errors import Problem
+    from gridflow.service.definitions import BUILTIN_WORKFLOWS
 
     targets = [Path(p) for p in paths] or [obj.settings.workflows_dir()]
     files = []
-    for p in targets:
-        if p.is_dir():
+    problems: list[Problem] = []
+    for target in targets:
+        if target.is_dir():
             files += sorted(
                 x
-                for x in p.iterdir()
+                for x in target.iterdir()
                 if x.suffix in (".yaml", ".yml") and x.stem not in ("org", "calendar-overrides")
             )
+        elif target.exists() or not paths:
+            files.append(target)
         else:
-            files.append(p)
-    try:
-        loaded = load_files(files) if files else load_dir(targets[0])
-    except DefinitionError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        count = sum(p.severity == "error" for p in exc.problems)
-        raise click.ClickException(f"{count} error(s) in {len(files)} file(s)") from None
-    problems = _template_problems(loaded, targets) + _calendar_warnings(obj)
-    for wf in loaded.values():
-        for w in wf.warnings:
-            click.echo(str(w), err=True)
-    errors = [p for p in problems if getattr(p, "severity", "warning") == "error"]
-    for p in problems:
-        click.echo(str(p), err=True)
+            problems.append(Problem(str(target), 0, 0, "", "no such file or folder"))
+    folders = [t if t.is_dir() else t.parent for t in targets]
+    lookup = folder_lookup([*folders, obj.settings.workflows_dir()], exclude=files)
+    roots = [*dict.fromkeys(folders), BUILTIN_WORKFLOWS]
+    languages, org_problems = _org_languages(obj, folders)
+    loaded, found = validate_site(files, template_roots=roots, languages=languages, lookup=lookup)
+    problems += org_problems + found + _calendar_warnings(obj)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = [x for x in problems if x.severity == "error"]
     if errors:
-        raise click.ClickException(f"{len(errors)} error(s)")
+        raise click.ClickException(f"{len(errors)} error(s) in {len(files)} file(s)")
     for wf in loaded.values():
         d = wf.definition
         click.echo(
@@ -112,20 +117,33 @@ def validate(obj: Context, paths: tuple[str, ...]) -> None:
         )
 
 
-def _template_problems(loaded: dict, targets) -> list:
-    """Problems in the notice templates next to the workflows."""
+def _org_languages(obj: Context, folders: list) -> tuple[set[str], list]:
+    """The languages the org's people read, and a warning when its file cannot be read."""
     from pathlib import Path
 
-    from gridflow.domain.templates.renderer import TemplateRenderer
-    from gridflow.service.definitions import BUILTIN_WORKFLOWS
+    from gridflow.domain.org_loader import load_org_file
+    from gridflow.domain.site_checks import languages_of
+    from gridflow.errors import DefinitionError, Problem
+    from gridflow.service.definitions import BUILTIN_ORG
 
-    roots = [p if p.is_dir() else p.parent for p in targets] + [BUILTIN_WORKFLOWS]
-    renderer = TemplateRenderer([Path(r) for r in dict.fromkeys(roots) if Path(r).is_dir()])
-    out = []
-    for wf in loaded.values():
-        d = wf.definition
-        out += renderer.check(wf.id, fields=set(d.fields), states=set(d.states))
-    return out
+    candidates = [Path(obj.settings.org)] if obj.settings.org else []
+    for folder in folders:
+        candidates += [Path(folder) / "org.yaml", Path(folder).parent / "org.yaml"]
+    path = next((c for c in candidates if c.is_file()), BUILTIN_ORG)
+    try:
+        return languages_of(load_org_file(path)), []
+    except DefinitionError as exc:
+        return {"zh-CN", "en"}, [
+            Problem(
+                str(path),
+                0,
+                0,
+                "",
+                f"the org file does not load ({len(exc.problems)} problem(s): see "
+                "`gridflow org load`); templates checked for zh-CN and en",
+                "warning",
+            )
+        ]
 
 
 def _calendar_warnings(obj: Context) -> list:

@@ -27,10 +27,8 @@ Unit = Annotated[str | None, Query(max_length=200, pattern=s.NoNul)]
 
 
 def kpis(engine: Engine, unit: str | None, period: Period) -> dict[str, Any]:
-    """The KPIs — the one place this server computes them (the built-ins' formulas)."""
-    from gridflow.builtin.kpis import compute
-
-    return compute(engine, unit=unit, period=period)
+    """The KPIs — the one place this server computes them: each workflow's ``kpis:``."""
+    return engine.kpis(unit=unit, period=period)
 
 
 def _may_see(engine: Engine, caller: Caller, unit: str | None) -> None:
@@ -91,8 +89,9 @@ def kpi_report(
     ] = None,
     lang: Annotated[str, Query(pattern="^(zh-CN|en)$")] = "zh-CN",
 ) -> Response:
-    """KPIs of a unit over a period (default: this year so far): four-list, raise hand,
-    overdue now. Formulas: docs/kpis.md."""
+    """KPIs of a unit over a period (default: this year so far): one section per workflow
+    (or per section its ``kpis:`` declares) and the cases overdue now. Formulas:
+    docs/kpis.md."""
     engine = api_of(request).engine
     _may_see(engine, caller, unit)
     p = Period.parse(period, start, end, tz=engine.calendar.tz.key, now=engine.now())
