@@ -53,6 +53,7 @@ def _demo(entry: str, pythonpath: str | None, out: Path, days: int | None) -> tu
     argv = [sys.executable, "-m", entry, "demo", "--out", str(out)]
     if days is not None:
         argv += ["--days", str(days)]
+    out.parent.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=out.parent, capture_output=True, text=True)
     elapsed = time.perf_counter() - t

@@ -25,7 +25,7 @@ _here = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 sys.path.insert(0, str(_here.parent))
 
-from bench import cli, fire, kpi, life, scale, tick  # noqa: E402
+from bench import cli, demo, fire, kpi, life, scale, tick  # noqa: E402
 from bench import http as http_api  # noqa: E402
 from bench.common import BENCH, RESULTS, fmt, machine, write_json  # noqa: E402
 
@@ -37,6 +37,7 @@ BENCHES = {
     "kpi": kpi,
     "scale": scale,
     "http": http_api,
+    "demo": demo,
 }
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
@@ -113,7 +114,8 @@ def markdown(results: dict) -> str:
         lines += [
             f"### 3. Timers: `tick()` by database size — {_verdict(r)} ({r['target']})",
             "",
-            f"Windows of {r['timers_per_window']} timers, {r['repeats']} repeats; RSS is the "
+            f"Windows of up to {r['timers_per_window']} timers (fewer where a data set holds "
+            f"fewer pending), {r['repeats']} repeats; RSS is the "
             "peak of the ticking process (psutil, sampled every 20 ms). Floors, same process: "
             "the minimal durable work per timer (mark done, bump the case, a history note, "
             "an ~800-byte outbox row) one transaction per timer, and 500 per transaction. "
@@ -239,6 +241,17 @@ def markdown(results: dict) -> str:
         ]
         if "skipped" in r.get("postgresql", {}):
             lines += [f"PostgreSQL skipped: {r['postgresql']['skipped']}.", ""]
+    if "demo" in b and "ratio" in b["demo"]:
+        r = b["demo"]
+        lines += [
+            f"### 8. `gridflow demo` against the commit before this wave — {_verdict(r)} "
+            f"({r['target']})",
+            "",
+            f"{r['repeats']} pairs, alternated, fresh processes, days: {r['days']}.",
+            "",
+            _table(["against", "baseline", "now", "now / baseline", "same headline"], demo.rows(r)),
+            "",
+        ]
     for name, r in b.items():
         if "error" in r:
             lines += [f"### {name}: error", "", "```", r["error"][-1500:], "```", ""]

@@ -34,13 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from gridflow.domain.calendar import BusinessCalendar
 from gridflow.domain.cases import Case, Origin, Step
+from gridflow.domain.lazy import part
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel, RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor, Directory
 from gridflow.domain.period import Period
 from gridflow.errors import NotFound, RoleRefused
-from gridflow.service.audit import Audit
-from gridflow.service.browse import Browse
 from gridflow.service.cases import CaseWriter
 from gridflow.service.definitions import (
     BUILTIN_ORG,
@@ -49,24 +48,26 @@ from gridflow.service.definitions import (
     WorkflowSource,
     workflow_dir,
 )
-from gridflow.service.feed import Feed
-from gridflow.service.files import Files
-from gridflow.service.idempotency import Idempotency
-from gridflow.service.kpi import Reports
 from gridflow.service.notices import NoticeService
-from gridflow.service.ops import Ops
 from gridflow.service.outbox import Dispatcher, OutboxAdmin
 from gridflow.service.parse_cache import DiskParseCache
-from gridflow.service.principals import Principals
 from gridflow.service.queries import CaseReader
 from gridflow.service.runtime import Runtime
 from gridflow.service.status import status
 from gridflow.service.timers import TickResult, TimerService
-from gridflow.service.tokens import Tokens
 from gridflow.storage.store import Store
 
 if TYPE_CHECKING:
     from gridflow.domain.templates.renderer import TemplateRenderer
+    from gridflow.service.audit import Audit
+    from gridflow.service.browse import Browse
+    from gridflow.service.feed import Feed
+    from gridflow.service.files import Files
+    from gridflow.service.idempotency import Idempotency
+    from gridflow.service.kpi import Reports
+    from gridflow.service.ops import Ops
+    from gridflow.service.principals import Principals
+    from gridflow.service.tokens import Tokens
 
 __all__ = ["BUILTIN_ORG", "BUILTIN_WORKFLOWS", "Engine", "TickResult"]
 
@@ -125,17 +126,63 @@ class Engine:
         self.reader = CaseReader(self.rt, self.definitions)
         self.timers = TimerService(self.rt, self.definitions, self.writer, self.notices)
         self.outbox = OutboxAdmin(self.rt, self.notices.render_rows)
-        self.reports = Reports(self.rt, self.definitions)
-        # what the HTTP API (and the web workbench) call on: principals and what they see,
-        # tokens, the audit of refusals, idempotency keys, files, lists, the change feed, ops
-        self.principals = Principals(self.rt, self.definitions, self.actor)
-        self.tokens = Tokens(self.rt, self.definitions)
-        self.audit = Audit(self.rt)
-        self.idempotency = Idempotency(self.rt)
-        self.files = Files(self.rt, self.definitions)
-        self.browse = Browse(self.rt, self.definitions, self.reader)
-        self.feed = Feed(self.rt)
-        self.ops = Ops(self.rt, self.definitions)
+
+    # ---- parts made on first use (a short command imports none of them) ------------------
+    @part
+    def reports(self) -> Reports:
+        from gridflow.service.kpi import Reports
+
+        return Reports(self.rt, self.definitions)
+
+    # what the HTTP API (and the web workbench) call on: principals and what they see,
+    # tokens, the audit of refusals, idempotency keys, files, lists, the change feed, ops
+    @part
+    def principals(self) -> Principals:
+        from gridflow.service.principals import Principals
+
+        return Principals(self.rt, self.definitions, self.actor)
+
+    @part
+    def tokens(self) -> Tokens:
+        from gridflow.service.tokens import Tokens
+
+        return Tokens(self.rt, self.definitions)
+
+    @part
+    def audit(self) -> Audit:
+        from gridflow.service.audit import Audit
+
+        return Audit(self.rt)
+
+    @part
+    def idempotency(self) -> Idempotency:
+        from gridflow.service.idempotency import Idempotency
+
+        return Idempotency(self.rt)
+
+    @part
+    def files(self) -> Files:
+        from gridflow.service.files import Files
+
+        return Files(self.rt, self.definitions)
+
+    @part
+    def browse(self) -> Browse:
+        from gridflow.service.browse import Browse
+
+        return Browse(self.rt, self.definitions, self.reader)
+
+    @part
+    def feed(self) -> Feed:
+        from gridflow.service.feed import Feed
+
+        return Feed(self.rt)
+
+    @part
+    def ops(self) -> Ops:
+        from gridflow.service.ops import Ops
+
+        return Ops(self.rt, self.definitions)
 
     # ---- what the engine runs on ---------------------------------------------------------
     @property

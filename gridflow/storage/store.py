@@ -28,23 +28,24 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from gridflow.domain.lazy import part
 from gridflow.errors import GridflowError
 from gridflow.storage import schema as t
-from gridflow.storage.audit import AuditStore
-from gridflow.storage.browse import CaseBrowser
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
-from gridflow.storage.files import FileStore
 from gridflow.storage.heartbeat import HeartbeatStore
-from gridflow.storage.idempotency import IdempotencyStore
 from gridflow.storage.jsoncodec import json_dumps
-from gridflow.storage.ops import OpsQueries
 from gridflow.storage.outbox import OutboxStore
 from gridflow.storage.timers import TimerStore
-from gridflow.storage.tokens import TokenStore
 
 if TYPE_CHECKING:
+    from gridflow.storage.audit import AuditStore
+    from gridflow.storage.browse import CaseBrowser
+    from gridflow.storage.files import FileStore
+    from gridflow.storage.idempotency import IdempotencyStore
     from gridflow.storage.kpi import KpiQueries
+    from gridflow.storage.ops import OpsQueries
+    from gridflow.storage.tokens import TokenStore
 
 Tx = sa.Connection
 """A transaction: what ``Store.write()``/``read()`` hand out and every statement takes."""
@@ -134,14 +135,44 @@ class Store:
         self.outbox = OutboxStore(self.is_sqlite)
         self.heartbeat = HeartbeatStore()
         self.definitions = DefinitionStore(self._take_turns)
-        # the HTTP API's statement groups (#13)
         self.feed = self.cases.feed
-        self.browse = CaseBrowser()
-        self.tokens = TokenStore()
-        self.audit = AuditStore()
-        self.idempotency = IdempotencyStore(self.is_sqlite)
-        self.files = FileStore()
-        self.ops = OpsQueries()
+
+    # the HTTP API's statement groups, made on first use (a short command needs none)
+    @part
+    def browse(self) -> CaseBrowser:
+        from gridflow.storage.browse import CaseBrowser
+
+        return CaseBrowser()
+
+    @part
+    def tokens(self) -> TokenStore:
+        from gridflow.storage.tokens import TokenStore
+
+        return TokenStore()
+
+    @part
+    def audit(self) -> AuditStore:
+        from gridflow.storage.audit import AuditStore
+
+        return AuditStore()
+
+    @part
+    def idempotency(self) -> IdempotencyStore:
+        from gridflow.storage.idempotency import IdempotencyStore
+
+        return IdempotencyStore(self.is_sqlite)
+
+    @part
+    def files(self) -> FileStore:
+        from gridflow.storage.files import FileStore
+
+        return FileStore()
+
+    @part
+    def ops(self) -> OpsQueries:
+        from gridflow.storage.ops import OpsQueries
+
+        return OpsQueries()
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands
