@@ -21,7 +21,7 @@ from typing import Any
 from transitions import Machine, State
 
 from gridflow.domain.definition import Transition, Workflow
-from gridflow.domain.expressions import Expression, evaluate
+from gridflow.domain.expressions import Expression, budgeted, evaluate
 from gridflow.domain.fields import coerce
 from gridflow.domain.org import Actor, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
@@ -221,6 +221,7 @@ class CompiledWorkflow:
         ]
 
     # ---- the decision -----------------------------------------------------------------
+    @budgeted  # every guard, check and value of one event shares one evaluation budget
     def decide(
         self,
         case: CaseView,
@@ -291,7 +292,10 @@ class CompiledWorkflow:
             )
         taken: CompiledTransition = binding.taken
         self._check_taken(case, taken, clean, comment, context)
-        return self._apply(case, taken, permitted[taken.index], clean, context)
+        try:
+            return self._apply(case, taken, permitted[taken.index], clean, context)
+        except ExpressionError as exc:  # a ``set``/``spawn``/``extend_clock`` value failed
+            raise _guard_refusal(case, taken.trigger, str(exc), exc.source) from None
 
     # ---- steps of decide -------------------------------------------------------------
     def _grant_for(

@@ -29,8 +29,8 @@ from pydantic import ConfigDict, Field
 from gridflow.domain.definition import Label, Strict
 from gridflow.domain.org import UNIT_KINDS, Actor, Channel, Directory, Grant
 from gridflow.domain.suggest import did_you_mean
-from gridflow.domain.yamlsource import parse
-from gridflow.errors import DefinitionError, Problem
+from gridflow.domain.yamlsource import parse, read_text
+from gridflow.errors import DefinitionError
 
 
 class UnitDef(Strict):
@@ -148,12 +148,7 @@ def load_org_text(text: str, file: str = "<org>") -> Directory:
 
 
 def load_org_file(path: str | Path) -> Directory:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError([Problem(str(path), 0, 0, "", exc.strerror or str(exc))]) from None
-    return load_org_text(text, str(path))
+    return load_org_text(read_text(path), str(path))
 
 
 def check_org_roles(directory: Directory, workflows) -> list[str]:
