@@ -80,6 +80,9 @@ class Daemon:
             log.exception("pass failed")
 
     def reload(self) -> None:
+        """Load changed files. Whatever goes wrong — located errors, or anything a loader
+        should never raise — is logged and the last good definitions stay; passes go on
+        (and the same broken files are not tried again until they change)."""
         try:
             calendar = self.calendar_factory() if self.calendar_factory else None
             self.engine.reload(calendar)
@@ -89,6 +92,10 @@ class Daemon:
                 "reload refused; keeping the last good definitions:\n%s",
                 "\n".join(str(p) for p in exc.problems),
             )
+        except GridflowError as exc:
+            log.error("reload refused; keeping the last good definitions: %s", exc)
+        except Exception:
+            log.exception("reload failed; keeping the last good definitions")
         self._mtimes = self._snapshot()
 
     def _snapshot(self) -> dict[str, float]:

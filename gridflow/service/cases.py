@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gridflow.domain import sla
 from gridflow.domain.cases import Origin
 from gridflow.domain.fields import coerce, defaults
-from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
+from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision, local_time
 from gridflow.domain.org import SYSTEM, Actor
 from gridflow.domain.suggest import did_you_mean
 from gridflow.errors import (
+    Backdated,
     CaseMoved,
     Conflict,
     FieldValueError,
@@ -313,6 +314,8 @@ class CaseWriter:
             raise NotFound("case", case_id)
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
+        if not actor.system:  # a caller's step; the engine's own are at its clock's time
+            self._not_before_last(row, trigger, now)
         wf = self.defs.workflow(row.workflow_id, row.revision)
         extra: dict[str, Any] = {}
         if wf.needs_children:
@@ -337,6 +340,24 @@ class CaseWriter:
         )
         return self._apply(
             tx, wf, row, decision, actor, comment, now, late_by=late_by, origin=origin
+        )
+
+    def _not_before_last(self, row: CaseRecord, trigger: str, now: datetime) -> None:
+        """Time in a case's history moves forward: a step at ``now`` may not come before the
+        case's last step (a wrong clock, a backdating ``GRIDFLOW_NOW`` or injected clock)."""
+        last = row.updated_at
+        if last is None or now >= (last if last.tzinfo else last.replace(tzinfo=UTC)):
+            return
+        tz = self.rt.calendar.tz
+        at, before = local_time(now, tz), local_time(last, tz)
+        raise Backdated(
+            f"cannot {trigger!r} case {row.id} at {at}: its last step was at {before} "
+            f"({tz}); a step cannot be recorded before the one it follows",
+            at=now,
+            last_at=last,
+            case_id=row.id,
+            trigger=trigger,
+            state=row.state,
         )
 
     def _apply(

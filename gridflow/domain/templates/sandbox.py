@@ -309,14 +309,20 @@ def _template_location(exc: BaseException, fallback: str | None) -> tuple[str | 
     return fallback, 0
 
 
-def _translate(exc: Exception, file: str | None) -> GridflowError:
-    """Map anything raised while rendering to a GridflowError, located when possible."""
+def _translate(
+    exc: Exception, file: str | None, shown: Callable[[str], str] | None = None
+) -> GridflowError:
+    """Map anything raised while rendering to a GridflowError, located when possible.
+    ``shown`` turns a template's file path into the name errors give it (the renderer's:
+    relative to its root, so no notice or log names the server's folders)."""
     if isinstance(exc, GridflowError):
         return exc
+    show = shown or (lambda path: path)
     if isinstance(exc, TemplateSyntaxError):
-        origin = exc.filename or exc.name or file or "<template>"
-        return DefinitionError([Problem(origin, exc.lineno or 0, 0, "template", exc.message or "")])
+        origin = show(exc.filename or exc.name or file or "<template>")
+        return DefinitionError([Problem(origin, exc.lineno or 1, 1, "template", exc.message or "")])
     where, line = _template_location(exc, file)
+    where = show(where) if where else where
     if isinstance(exc, _LimitExceeded):
         err: GridflowError = TemplateLimitError(str(exc), file=where, line=line)
     elif isinstance(exc, SecurityError):
