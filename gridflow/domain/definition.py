@@ -258,6 +258,13 @@ class FieldDef(Strict):
     max: str | int | float | None = None
     min: int | float | None = None
 
+    @field_validator("max", "min", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number or a duration, not {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> FieldDef:
         for bound in ("max", "min"):
@@ -266,8 +273,6 @@ class FieldDef(Strict):
                 continue
             if self.type not in ("duration", "int", "float"):
                 raise ValueError(f"'{bound}' only applies to duration, int and float fields")
-            if isinstance(value, bool):
-                raise ValueError(f"'{bound}' must be a number or a duration, not {value!r}")
             if self.type == "duration":
                 if bound == "min" or not isinstance(value, str):
                     raise ValueError("a duration field takes 'max' as a duration, e.g. max: 60wd")

@@ -90,7 +90,8 @@ class Located:
                 i += {"x": 4, "u": 6, "U": 10}.get(raw[i + 1 : i + 2], 2)
             else:
                 i += 1
-        return line, col + min(i, max(len(raw) - 1, 0))
+        last = len(raw) - (0 if style is None else 1)  # just past the text, inside quotes
+        return line, col + max(0, min(i, last))
 
     def problem(
         self, path: Path, message: str, severity: str = "error", *, offset: int | None = None

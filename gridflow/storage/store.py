@@ -161,6 +161,7 @@ _REASONS = (
     ),
     (("database is locked", "lock timeout", "due to lock"), "the database is busy"),
     (("unable to open", "no such file", "permission denied"), "the database cannot be opened"),
+    (("disk i/o error", "input/output error"), "the database file could not be written or read"),
     (("timeout expired", "connection refused", "could not connect", "connection failed",
       "server closed", "could not translate host"), "the database cannot be reached"),
 )  # fmt: skip
