@@ -34,6 +34,8 @@ from gridflow.errors import (
     RoleRefused,
 )
 
+MAX_SPAWNS = 500  # child cases one event may start (a list field holds at most 500 items)
+
 
 class LocalTime(datetime):
     """An aware datetime people read: its text (``str``, ``{{ }}``, f-strings) is the local
@@ -448,6 +450,13 @@ class CompiledWorkflow:
         if taken.spawn_for_each is not None:
             ctx = context | {"data": data}
             items = taken.spawn_for_each(ctx) or []
+            if isinstance(items, (list, tuple)) and len(items) > MAX_SPAWNS:
+                raise _guard_refusal(
+                    case,
+                    taken.trigger,
+                    f"spawn.for_each gives {len(items)} items; at most "
+                    f"{MAX_SPAWNS} child cases are started by one event",
+                )
             assert taken.spec.spawn is not None  # a spawn_for_each comes from a spawn
             var = taken.spec.spawn.as_
             for item in items if isinstance(items, (list, tuple)) else [items]:

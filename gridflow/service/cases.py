@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridflow.domain import sla
@@ -49,6 +49,7 @@ from gridflow.storage.records import CaseRecord
 from gridflow.storage.store import Tx
 
 RETRIES = 20  # a case that keeps changing under an event (PostgreSQL) is re-checked this often
+CLOCK_SKEW = timedelta(seconds=5)  # how far behind a case's last step a caller's clock may be
 
 
 class CaseWriter:
@@ -314,8 +315,9 @@ class CaseWriter:
             raise NotFound("case", case_id)
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
-        if not actor.system:  # a caller's step; the engine's own are at its clock's time
-            self._not_before_last(row, trigger, now)
+        if not actor.system:  # a caller's step (the engine's own are at its tick's time):
+            # the clock read again now that the row is ours (a lock wait is not backdating)
+            now = self._step_time(row, trigger, max(now, self.rt.now()))
         wf = self.defs.workflow(row.workflow_id, row.revision)
         extra: dict[str, Any] = {}
         if wf.needs_children:
@@ -342,12 +344,19 @@ class CaseWriter:
             tx, wf, row, decision, actor, comment, now, late_by=late_by, origin=origin
         )
 
-    def _not_before_last(self, row: CaseRecord, trigger: str, now: datetime) -> None:
-        """Time in a case's history moves forward: a step at ``now`` may not come before the
-        case's last step (a wrong clock, a backdating ``GRIDFLOW_NOW`` or injected clock)."""
+    def _step_time(self, row: CaseRecord, trigger: str, now: datetime) -> datetime:
+        """When a caller's step on ``row`` is recorded: ``now``, never before the case's last
+        step. A clock at most ``CLOCK_SKEW`` behind that step (another host's) records the
+        step at the last step's time; further behind (a wrong clock, a backdating
+        ``GRIDFLOW_NOW``) is ``Backdated``, naming both times in local time."""
         last = row.updated_at
-        if last is None or now >= (last if last.tzinfo else last.replace(tzinfo=UTC)):
-            return
+        if last is None:
+            return now
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        if now >= last:
+            return now
+        if last - now <= CLOCK_SKEW:
+            return last
         tz = self.rt.calendar.tz
         at, before = local_time(now, tz), local_time(last, tz)
         raise Backdated(

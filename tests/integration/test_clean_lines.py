@@ -287,7 +287,7 @@ def test_a_full_disk_is_one_line(tmp_path):
                     "title=满",
                     "--set",
                     "question=" + "满" * 3000,
-                ],  # fmt: skip
+                ],
                 cwd=folder,
                 env=env,
                 capture_output=True,
@@ -405,11 +405,12 @@ def test_escape_codes_in_a_title_never_reach_the_terminal(site):
     assert "\\x1b]0;owned\\x07\\x1b[2J" in out and "\\u202etxt.exe" in out
 
 
-def test_a_broken_templates_fallback_notice_names_no_server_path(site):
+def test_a_broken_templates_fallback_notice_names_no_server_path(site, monkeypatch):
     run("init", "site", code=0)
     os.chdir(site / "site")
     for template in Path("workflows/templates/raise_hand").glob("*.txt"):
         template.write_text("{% block subject %}{{ case.x.y }}{% endblock %}", encoding="utf-8")
+    monkeypatch.setenv("GRIDFLOW_WORKFLOWS", str(Path("workflows").resolve()))  # as on a server
     dispatched(start_case())
     engine = Engine(f"sqlite:///{Path('gridflow.db').resolve()}", "workflows")
     try:
@@ -419,3 +420,17 @@ def test_a_broken_templates_fallback_notice_names_no_server_path(site):
     assert "template problem:" in texts
     assert str(site) not in texts and "/workflows/" not in texts
     assert "templates/raise_hand/assignment.zh-CN.txt" in texts
+
+
+@pytest.mark.parametrize(
+    ("content", "located"),
+    [(b"units: {id: x, name: \xff}\n", "bad.yaml:1:22: not UTF-8 text: byte 0xff"),
+     (b"units: {id: x, name: a\x00}\n", "bad.yaml:1:23: character U+0000"),
+     (None, "bad.yaml:1:1: No such file or directory")],
+)  # fmt: skip
+def test_an_org_file_that_cannot_be_read_is_located(site, content, located):
+    if content is not None:
+        (site / "bad.yaml").write_bytes(content)
+    code, _, err = run("org", "load", "bad.yaml")
+    assert code == 1 and one_line(err) == "Error: 1 error(s)"
+    assert err.splitlines()[0].startswith(located), err

@@ -17,17 +17,16 @@ from datetime import UTC, datetime
 import pytest
 from conftest import DATA
 
-from gridflow.domain.expressions import (
-    EXPRESSION_BUDGET,
-    compile_expression,
-    compile_value,
-    evaluation_budget,
-)
+from gridflow.domain.expressions import compile_expression, compile_value
 from gridflow.domain.fields import defaults
 from gridflow.domain.loader import load_text
 from gridflow.domain.machine import CaseView
 from gridflow.domain.templates import budget
 from gridflow.errors import DefinitionError, ExpressionError, GuardRefused
+
+# the budget's own names are imported where used: the tests above them also run (and fail,
+# as they should) against a gridflow that has no budget for expressions
+MAX_STEPS, MAX_OUTPUT = 20_000, 20_000
 
 NOW = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 TICKET = (DATA / "ticket.yaml").read_text(encoding="utf-8")
@@ -187,6 +186,9 @@ def test_data_built_values_are_weighed_before_they_are_built(directory):
 
 
 def test_all_expressions_of_one_decision_share_one_budget():
+    from gridflow.domain.expressions import EXPRESSION_BUDGET, evaluation_budget
+
+    assert (EXPRESSION_BUDGET.max_steps, EXPRESSION_BUDGET.max_output) == (MAX_STEPS, MAX_OUTPUT)
     square = compile_value("{% for a in data.s %}{% for b in data.s %}.{% endfor %}{% endfor %}")
     context = {"data": {"s": "x" * 90}}  # 90 + 90*90 = 8,190 steps a time
     square(context)
@@ -194,7 +196,7 @@ def test_all_expressions_of_one_decision_share_one_budget():
     with pytest.raises(ExpressionError) as info, evaluation_budget():
         for _ in range(3):  # 24,570 steps: over the 20,000 of one decision
             square(context)
-    assert f"more than {EXPRESSION_BUDGET.max_steps} steps" in str(info.value)
+    assert f"more than {MAX_STEPS} steps" in str(info.value)
     assert budget._CURRENT.get() is None  # the scope is gone afterwards
 
 
@@ -213,7 +215,7 @@ def test_rendered_text_is_capped_at_max_output():
     long_text = compile_value("{% for a in data.s %}{{ data.s }}{% endfor %}")
     with pytest.raises(ExpressionError) as info:
         long_text({"data": {"s": "y" * 1000}})  # 1,000 x 1,000 characters
-    assert f"text longer than {EXPRESSION_BUDGET.max_output} characters" in str(info.value)
+    assert f"text longer than {MAX_OUTPUT} characters" in str(info.value)
 
 
 def test_ordinary_expressions_still_work():
@@ -224,3 +226,19 @@ def test_ordinary_expressions_still_work():
     assert compile_value("{{ [] }}")({}) == []
     assert compile_value("{{ data.x }}")({"data": {"x": None}}) is None
     assert compile_value("x={{ data.x }}")({"data": {"x": None}}) == "x=None"  # as before
+
+
+def test_one_event_starts_at_most_500_child_cases():
+    from gridflow.domain.org_loader import load_org_file
+    from gridflow.service.definitions import BUILTIN_ORG, BUILTIN_WORKFLOWS
+
+    text = (BUILTIN_WORKFLOWS / "four_list.yaml").read_text(encoding="utf-8")
+    wf = load_text(text.replace("for_each: data.ask_departments", 'for_each: "[1] * 600"'))
+    org = load_org_file(BUILTIN_ORG)
+    values = defaults(wf.definition.fields) | {"title": "楼道堆物"}
+    case = CaseView(1, "coordinating", 2, values, "wannan-r1", NOW)
+    with pytest.raises(GuardRefused) as info:
+        wf.decide(
+            case, "ask", org.people["wannan.chief"], org, payload={"ask_departments": "police"}
+        )
+    assert "spawn.for_each gives 600 items; at most 500 child cases" in str(info.value)
