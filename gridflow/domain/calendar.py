@@ -326,7 +326,7 @@ class BusinessCalendar:
     def add(self, start: datetime, duration: Duration) -> Deadline:
         """``start`` + ``duration`` under the semantics in the module docstring."""
         start = _aware(start)
-        with _in_range(start, f"+ {duration}"):
+        with _in_range(start, self.tz, f"+ {duration}"):
             if not duration.is_working_time:
                 return Deadline((start + duration.as_timedelta()).astimezone(UTC), False)
             if duration.unit == "wd" and duration.amount.is_integer():
@@ -336,7 +336,7 @@ class BusinessCalendar:
     def subtract(self, due: datetime, duration: Duration) -> Deadline:
         """``due`` − ``duration``, e.g. a reminder "4wh before due" (see module docstring)."""
         due = _aware(due)
-        with _in_range(due, f"- {duration}"):
+        with _in_range(due, self.tz, f"- {duration}"):
             if not duration.is_working_time:
                 return Deadline((due - duration.as_timedelta()).astimezone(UTC), False)
             if duration.unit == "wd" and duration.amount.is_integer():
@@ -348,7 +348,7 @@ class BusinessCalendar:
         start = _aware(start)
         if not math.isfinite(seconds):
             raise ValueError(f"working seconds must be finite, not {seconds!r}")
-        with _in_range(start, f"{seconds / 3600:+.1f}wh"):
+        with _in_range(start, self.tz, f"{seconds / 3600:+.1f}wh"):
             at = self._forward(start, seconds) if seconds >= 0 else self._backward(start, -seconds)
             return self._deadline(at, start)
 
@@ -357,7 +357,7 @@ class BusinessCalendar:
         a, b = _aware(a).astimezone(UTC), _aware(b).astimezone(UTC)
         if b <= a:
             return 0.0
-        with _in_range(a, "working time until a later instant"):
+        with _in_range(a, self.tz, "working time until a later instant"):
             first, last = self._local_date(a), self._local_date(b)
             total = self._clipped(first, a, b)
             if last > first:  # the days between, each a full working day, then the last one
@@ -384,7 +384,7 @@ class BusinessCalendar:
             raise ValueError(f"fraction must be a number >= 0, not {fraction!r}")
         start, due = _aware(start), _aware(due)
         total = self.working_seconds(start, due)
-        with _in_range(start, f"{fraction:.0%} of the way to {due:%Y-%m-%d}"):
+        with _in_range(start, self.tz, f"{fraction:.0%} of the way to {due:%Y-%m-%d}"):
             if total > 0:
                 at = self._forward(start, total * fraction)
             else:
@@ -497,13 +497,16 @@ class BusinessCalendar:
 
 
 @contextmanager
-def _in_range(start: datetime, what: str) -> Iterator[None]:
-    """Turn a date past year 9999 (or before year 1) into a ``TimeRangeError``."""
+def _in_range(start: datetime, tz: ZoneInfo, what: str) -> Iterator[None]:
+    """Turn a date past year 9999 (or before year 1) into a ``TimeRangeError`` that shows
+    ``start`` in local time."""
     try:
         yield
     except OverflowError:
+        try:
+            shown = f"{start.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
+        except OverflowError:
+            shown = f"{start:%Y-%m-%d %H:%M} (UTC)"
         raise TimeRangeError(
-            f"{start:%Y-%m-%d %H:%M} {what} falls outside the years 1–9999",
-            start=start,
-            what=what,
+            f"{shown} {what} falls outside the years 1–9999", start=start, what=what
         ) from None

@@ -129,7 +129,7 @@ instants = st.datetimes(
 ).map(lambda dt: dt.replace(second=0, microsecond=0))
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(instants, st.integers(0, 700))
 def test_adding_and_subtracting_working_days_equals_the_walk(start, n):
     cal = calendar()
@@ -137,7 +137,7 @@ def test_adding_and_subtracting_working_days_equals_the_walk(start, n):
     assert cal.subtract(start, Duration(n, "wd")).at == walk_back_days(cal, start, n)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(instants, st.integers(0, 5000 * 4).map(lambda q: q / 4))
 def test_working_hours_forward_and_back_equal_the_walk(start, hours):
     cal = calendar()
@@ -146,7 +146,7 @@ def test_working_hours_forward_and_back_equal_the_walk(start, hours):
     assert cal.add_working_seconds(start, -seconds).at == walk_backward(cal, start, seconds)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(instants, instants)
 def test_working_seconds_between_equal_the_walk(a, b):
     cal = calendar()
