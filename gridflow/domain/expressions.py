@@ -129,13 +129,19 @@ class Expression:
     native: bool = True  # False: a text template rendered to str
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
-        with evaluation_budget() as budget:
-            try:
-                value = self._fn(**context) if self.native else _render(self._fn, context, budget)
-            except ExpressionError:
-                raise
-            except Exception as exc:
-                raise _failure(self.source, exc) from None
+        budget, token = _CURRENT.get(), None  # the decision's (the usual case), or its own
+        if budget is None:
+            budget = EXPRESSION_BUDGET.new()
+            token = _CURRENT.set(budget)
+        try:
+            value = self._fn(**context) if self.native else _render(self._fn, context, budget)
+        except ExpressionError:
+            raise
+        except Exception as exc:  # every failure is the author's or the data's
+            raise _failure(self.source, exc) from None
+        finally:
+            if token is not None:
+                _CURRENT.reset(token)
         if isinstance(value, Undefined):
             raise ExpressionError(f"{self.source!r}: {_undefined_reason(value)}", self.source)
         return value
