@@ -8,9 +8,14 @@
     │   ├── InvalidTrigger     the trigger does not exist or is not allowed in this state
     │   ├── RoleRefused        the actor lacks the role (or the unit scope) the transition needs
     │   ├── GuardRefused       a ``when`` guard or a ``check`` said no
-    │   └── MissingFields      the event did not supply what ``requires`` names / bad field values
+    │   ├── MissingFields      the event did not supply what ``requires`` names / bad field values
+    │   └── Backdated          the step's time is before the case's last step
     ├── Conflict               optimistic concurrency: the case moved on since it was read
     ├── CalendarNotCovered     a working-time computation reached a year with no holiday data
+    ├── TimeRangeError         a time computation left the years gridflow handles (1–9999)
+    ├── DurationError          a duration that cannot be read or is too long (also a ``ValueError``)
+    ├── InvalidArgument        an argument out of its range: a limit, an id (also a ``ValueError``)
+    ├── StorageError           the database cannot be used: unreachable, read-only, damaged, full
     ├── DeliveryError          a notice channel failed (``permanent`` tells retry from dead letter)
     ├── ExpressionError        a guard / value expression does not compile or failed to evaluate
     ├── FieldValueError        a value does not fit its field's type (also a ``ValueError``)
@@ -194,6 +199,24 @@ class MissingFields(Refused):
         super().__init__(message, case_id=case_id, trigger=trigger, state=state)
 
 
+class Backdated(Refused):
+    """A step would be recorded at ``at``, before the case's last step (``last_at``): time in a
+    case's history only moves forward (a wrong clock, a backdating ``GRIDFLOW_NOW``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        at: object,
+        last_at: object,
+        case_id: int | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ):
+        self.at, self.last_at = at, last_at
+        super().__init__(message, case_id=case_id, trigger=trigger, state=state)
+
+
 class Conflict(GridflowError):
     """The case changed since the caller read it (``expected`` vs ``actual`` version)."""
 
@@ -217,6 +240,40 @@ class CalendarNotCovered(GridflowError):
         )
 
 
+class TimeRangeError(GridflowError, ValueError):
+    """A time computation (a deadline, working time between two instants) would leave the
+    calendar years gridflow handles, 1–9999; ``start`` and ``what`` say which."""
+
+    def __init__(self, message: str, *, start: object = None, what: str = ""):
+        self.start, self.what = start, what
+        super().__init__(message)
+
+
+class DurationError(GridflowError, ValueError):
+    """A duration that cannot be read (``5wds``, ``-1wd``, no unit) or is longer than gridflow
+    accepts (``99999999wd``); the message names the limit."""
+
+
+class InvalidArgument(GridflowError, ValueError):
+    """An argument outside its range: ``name``, the ``value`` given, and what is ``allowed``
+    (a ``limit`` of 2**70, an id past 2**63 - 1, a negative offset)."""
+
+    def __init__(self, name: str, value: object, allowed: str):
+        self.name, self.value, self.allowed = name, value, allowed
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:29] + "…"
+        super().__init__(f"{name} {shown} is out of range: {allowed}")
+
+
+class StorageError(GridflowError):
+    """The database cannot be used as asked: ``url`` (password hidden) and ``reason`` — it
+    cannot be reached, is read-only, damaged, full, or of a newer schema. One line; the
+    driver's own exception is the ``__cause__``."""
+
+    def __init__(self, message: str, *, url: str = "", reason: str = ""):
+        self.url, self.reason = url, reason
+        super().__init__(message)
+
+
 class DeliveryError(GridflowError):
     """A channel could not deliver: ``permanent`` → dead letter, else retry (after
     ``retry_after`` seconds when the peer said so); ``disable_endpoint`` (HTTP 410) switches
@@ -236,10 +293,12 @@ class DeliveryError(GridflowError):
 
 
 class ExpressionError(GridflowError):
-    """An expression does not compile, or failed while evaluating; ``source`` is its text."""
+    """An expression does not compile, or failed while evaluating (over its budget, refused
+    by the sandbox, a type error …); ``source`` is its text, ``offset`` (when known) where in
+    it the problem starts (a character index)."""
 
-    def __init__(self, message: str, source: str):
-        self.source = source
+    def __init__(self, message: str, source: str, *, offset: int | None = None):
+        self.source, self.offset = source, offset
         super().__init__(message)
 
 

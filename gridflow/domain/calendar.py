@@ -35,13 +35,23 @@ Subtracting (reminders such as "4wh before due") walks working time backwards fo
 fractional ``wd``; a whole ``N wd`` gives the same local clock time on the N-th working day
 before the due date. ``at_fraction`` places a point at a fraction of the *working* time
 between two instants (plain time when there is no working time between them).
+
+Cost and range
+    Working-time arithmetic costs O(years), not O(days): whole runs of working days are
+    counted and skipped with :class:`~gridflow.domain.workdays.WorkdayIndex` (a year of the
+    holiday package is classified once; other years are weekday arithmetic plus the override
+    dates), and only the first and the last day are walked window by window. (Skipping
+    assumes every working day has the same working seconds, which holds unless a clock
+    change falls *inside* a working window.) Every answer lies in years 1–9999: one that
+    would not is a :class:`~gridflow.errors.TimeRangeError`, never an ``OverflowError``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -52,7 +62,8 @@ import chinese_calendar
 from gridflow.domain.calendar_overrides import CalendarOverrides
 from gridflow.domain.duration import Duration
 from gridflow.domain.suggest import did_you_mean
-from gridflow.errors import CalendarNotCovered, GridflowError
+from gridflow.domain.workdays import WorkdayIndex
+from gridflow.errors import CalendarNotCovered, GridflowError, TimeRangeError
 
 DEFAULT_WORK_HOURS: tuple[tuple[time, time], ...] = (
     (time(8, 30), time(11, 30)),
@@ -210,6 +221,12 @@ class BusinessCalendar:
             (datetime.combine(date.min, e) - datetime.combine(date.min, s)).total_seconds()
             for s, e in self.work_hours
         )
+        self._index = WorkdayIndex(
+            self.is_working_day,
+            self.package_years,
+            self.overrides.holidays,
+            self.overrides.workdays,
+        )
 
     @classmethod
     def from_settings(
@@ -309,45 +326,53 @@ class BusinessCalendar:
     def add(self, start: datetime, duration: Duration) -> Deadline:
         """``start`` + ``duration`` under the semantics in the module docstring."""
         start = _aware(start)
-        if not duration.is_working_time:
-            return Deadline((start + duration.as_timedelta()).astimezone(UTC), False)
-        if duration.unit == "wd" and duration.amount.is_integer():
-            return self._deadline(self._add_working_days(start, int(duration.amount)), start)
-        return self.add_working_seconds(start, self._working_seconds_of(duration))
+        with _in_range(start, self.tz, f"+ {duration}"):
+            if not duration.is_working_time:
+                return Deadline((start + duration.as_timedelta()).astimezone(UTC), False)
+            if duration.unit == "wd" and duration.amount.is_integer():
+                return self._deadline(self._add_working_days(start, int(duration.amount)), start)
+            return self.add_working_seconds(start, self._working_seconds_of(duration))
 
     def subtract(self, due: datetime, duration: Duration) -> Deadline:
         """``due`` − ``duration``, e.g. a reminder "4wh before due" (see module docstring)."""
         due = _aware(due)
-        if not duration.is_working_time:
-            return Deadline((due - duration.as_timedelta()).astimezone(UTC), False)
-        if duration.unit == "wd" and duration.amount.is_integer():
-            return self._deadline(self._back_working_days(due, int(duration.amount)), due)
-        return self.add_working_seconds(due, -self._working_seconds_of(duration))
+        with _in_range(due, self.tz, f"- {duration}"):
+            if not duration.is_working_time:
+                return Deadline((due - duration.as_timedelta()).astimezone(UTC), False)
+            if duration.unit == "wd" and duration.amount.is_integer():
+                return self._deadline(self._back_working_days(due, int(duration.amount)), due)
+            return self.add_working_seconds(due, -self._working_seconds_of(duration))
 
     def add_working_seconds(self, start: datetime, seconds: float) -> Deadline:
         """The instant ``seconds`` of working time after ``start`` (before it if negative)."""
         start = _aware(start)
         if not math.isfinite(seconds):
             raise ValueError(f"working seconds must be finite, not {seconds!r}")
-        at = self._forward(start, seconds) if seconds >= 0 else self._backward(start, -seconds)
-        return self._deadline(at, start)
+        with _in_range(start, self.tz, f"{seconds / 3600:+.1f}wh"):
+            at = self._forward(start, seconds) if seconds >= 0 else self._backward(start, -seconds)
+            return self._deadline(at, start)
 
     def working_seconds(self, a: datetime, b: datetime) -> float:
         """Working time between ``a`` and ``b`` in seconds (0 if ``b <= a``)."""
         a, b = _aware(a).astimezone(UTC), _aware(b).astimezone(UTC)
         if b <= a:
             return 0.0
-        tz = self.tz
-        d, last = a.astimezone(tz).date(), b.astimezone(tz).date()
+        with _in_range(a, self.tz, "working time until a later instant"):
+            first, last = self._local_date(a), self._local_date(b)
+            total = self._clipped(first, a, b)
+            if last > first:  # the days between, each a full working day, then the last one
+                total += self._index.count(first + _ONE_DAY, last - _ONE_DAY) * self._day_seconds()
+                total += self._clipped(last, a, b)
+            return total
+
+    def _clipped(self, d: date, a: datetime, b: datetime) -> float:
+        """Working seconds of day ``d`` between the instants ``a`` and ``b``."""
         total = 0.0
-        windows = self._windows
-        while d <= last:
-            for ws, we in windows(d):
-                lo = ws if ws > a else a
-                hi = we if we < b else b
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
-            d += _ONE_DAY
+        for ws, we in self._windows(d):
+            lo = ws if ws > a else a
+            hi = we if we < b else b
+            if hi > lo:
+                total += (hi - lo).total_seconds()
         return total
 
     def at_fraction(self, start: datetime, due: datetime, fraction: float) -> Deadline:
@@ -359,11 +384,12 @@ class BusinessCalendar:
             raise ValueError(f"fraction must be a number >= 0, not {fraction!r}")
         start, due = _aware(start), _aware(due)
         total = self.working_seconds(start, due)
-        if total > 0:
-            at = self._forward(start, total * fraction)
-        else:
-            at = start + (due - start) * fraction
-        return self._deadline(at, start, due)
+        with _in_range(start, self.tz, f"{fraction:.0%} of the way to {due:%Y-%m-%d}"):
+            if total > 0:
+                at = self._forward(start, total * fraction)
+            else:
+                at = start + (due - start) * fraction
+            return self._deadline(at, start, due)
 
     # ---- internals
 
@@ -401,53 +427,86 @@ class BusinessCalendar:
         return Deadline(at_utc, bool(self.uncovered_years_between(min(points), max(points))))
 
     def _add_working_days(self, start: datetime, n: int) -> datetime:
+        """The end of the ``n``-th working day after ``start``'s date (``n == 0``: of that
+        day if it works, else of the next working day)."""
         d = self._local_date(start)
-        if n == 0:
-            while not self.is_working_day(d):
-                d += _ONE_DAY
-        for _ in range(n):
-            d += _ONE_DAY
-            while not self.is_working_day(d):
-                d += _ONE_DAY
+        d = self._index.nth_after(d - _ONE_DAY, 1) if n == 0 else self._index.nth_after(d, n)
         return self._at(d, self.work_hours[-1][1])
 
     def _back_working_days(self, due: datetime, n: int) -> datetime:
         local = due.astimezone(self.tz)
-        d = local.date()
-        for _ in range(n):
-            d -= _ONE_DAY
-            while not self.is_working_day(d):
-                d -= _ONE_DAY
+        d = self._index.nth_before(local.date(), n) if n else local.date()
         return datetime.combine(d, local.time(), tzinfo=self.tz).astimezone(UTC)
 
     def _forward(self, start: datetime, seconds: float) -> datetime:
-        cur, remaining = start.astimezone(UTC), seconds
-        if remaining <= 0:
+        """``seconds`` of working time after ``start``: the rest of its day window by window,
+        then every whole working day but the last skipped at once, then the last day."""
+        cur = start.astimezone(UTC)
+        if seconds <= 0:
             return cur
         d = self._local_date(cur)
-        while True:
-            for ws, we in self._windows(d):
-                begin = max(ws, cur)
-                if begin >= we:
-                    continue
-                available = (we - begin).total_seconds()
-                if remaining <= available:
-                    return begin + timedelta(seconds=remaining)
-                remaining -= available
-            d += _ONE_DAY
+        at, remaining = self._spend(d, cur, seconds)
+        while at is None:
+            skip = max(0, math.ceil(remaining / self._day_seconds()) - 1)
+            remaining -= skip * self._day_seconds()
+            d = self._index.nth_after(d, skip + 1)
+            at, remaining = self._spend(d, None, remaining)
+        return at
+
+    def _spend(
+        self, d: date, cur: datetime | None, remaining: float
+    ) -> tuple[datetime | None, float]:
+        """Spend ``remaining`` working seconds on day ``d`` from ``cur`` (None: its start):
+        the instant it runs out, or None and what is left."""
+        for ws, we in self._windows(d):
+            begin = ws if cur is None else max(ws, cur)
+            if begin >= we:
+                continue
+            available = (we - begin).total_seconds()
+            if remaining <= available:
+                return begin + timedelta(seconds=remaining), 0.0
+            remaining -= available
+        return None, remaining
 
     def _backward(self, due: datetime, seconds: float) -> datetime:
-        cur, remaining = due.astimezone(UTC), seconds
-        if remaining <= 0:
+        """``seconds`` of working time before ``due`` (as :meth:`_forward`, backwards)."""
+        cur = due.astimezone(UTC)
+        if seconds <= 0:
             return cur
         d = self._local_date(cur)
-        while True:
-            for ws, we in reversed(self._windows(d)):
-                end = min(we, cur)
-                if end <= ws:
-                    continue
-                available = (end - ws).total_seconds()
-                if remaining <= available:
-                    return end - timedelta(seconds=remaining)
-                remaining -= available
-            d -= _ONE_DAY
+        at, remaining = self._spend_back(d, cur, seconds)
+        while at is None:
+            skip = max(0, math.ceil(remaining / self._day_seconds()) - 1)
+            remaining -= skip * self._day_seconds()
+            d = self._index.nth_before(d, skip + 1)
+            at, remaining = self._spend_back(d, None, remaining)
+        return at
+
+    def _spend_back(
+        self, d: date, cur: datetime | None, remaining: float
+    ) -> tuple[datetime | None, float]:
+        for ws, we in reversed(self._windows(d)):
+            end = we if cur is None else min(we, cur)
+            if end <= ws:
+                continue
+            available = (end - ws).total_seconds()
+            if remaining <= available:
+                return end - timedelta(seconds=remaining), 0.0
+            remaining -= available
+        return None, remaining
+
+
+@contextmanager
+def _in_range(start: datetime, tz: ZoneInfo, what: str) -> Iterator[None]:
+    """Turn a date past year 9999 (or before year 1) into a ``TimeRangeError`` that shows
+    ``start`` in local time."""
+    try:
+        yield
+    except OverflowError:
+        try:
+            shown = f"{start.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
+        except OverflowError:
+            shown = f"{start:%Y-%m-%d %H:%M} (UTC)"
+        raise TimeRangeError(
+            f"{shown} {what} falls outside the years 1–9999", start=start, what=what
+        ) from None

@@ -6,6 +6,7 @@ mistakes is a ``DefinitionError`` listing every one of them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,28 +51,25 @@ class CalendarOverrides:
     @classmethod
     def load(cls, path: str | Path) -> CalendarOverrides:
         """Read an override file; ``DefinitionError`` if it is missing or has mistakes."""
+        from gridflow.domain.yamlsource import read_text
+
         file = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise DefinitionError(
-                [Problem(file, 0, 0, "", f"cannot read calendar override file: {reason}")]
-            ) from None
+            text = read_text(path)
+        except DefinitionError as exc:
+            raise _prefixed(exc, "cannot read calendar override file") from None
         return cls.parse(text, file=file)
 
     @classmethod
     def parse(cls, text: str, file: str = "<string>") -> CalendarOverrides:
-        """Parse override YAML (SafeLoader). Raises ``DefinitionError`` listing every problem."""
+        """Parse override YAML (safely, with the caps of :mod:`~gridflow.domain.yamlsource`).
+        Raises ``DefinitionError`` listing every problem, each located."""
+        from gridflow.domain.yamlsource import compose
+
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            reason = getattr(exc, "problem", None) or str(exc)
-            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-            raise DefinitionError(
-                [Problem(file, line, col, "", f"not valid YAML: {reason}")]
-            ) from None
+            root = compose(text, file)  # the caps of workflow files: size, depth, characters
+        except DefinitionError as exc:
+            raise _prefixed(exc, "not valid YAML") from None
         if root is None:
             return cls(source=file)
         parser = _OverrideParser(file)
@@ -171,6 +169,12 @@ class _OverrideParser:
                 continue
             out[d] = None if value.tag.endswith(":null") else str(value.value)
             marks[section, d] = key_node
+
+
+def _prefixed(exc: DefinitionError, prefix: str) -> DefinitionError:
+    return DefinitionError(
+        [dataclasses.replace(p, message=f"{prefix}: {p.message}") for p in exc.problems]
+    )
 
 
 def _show(node: yaml.Node) -> str:

@@ -231,6 +231,20 @@ class FieldDef(Strict):
                     "if": _present("items", {"type": "string"}),
                     "then": _present("type", {"const": "list"}),
                 },
+                {
+                    "if": {"anyOf": [{"required": ["max"]}, {"required": ["min"]}]},
+                    "then": _present("type", {"enum": ["duration", "int", "float"]}),
+                },
+                {
+                    "if": _present("type", {"const": "duration"}),
+                    "then": {
+                        "properties": {
+                            "max": {"type": "string", "pattern": DURATION_PATTERN},
+                            "min": False,
+                        }
+                    },
+                    "else": {"properties": {"max": {"type": "number"}}},
+                },
             ]
         }
     )
@@ -242,10 +256,37 @@ class FieldDef(Strict):
     values: list[str] | None = None  # enum choices
     items: FieldType | None = None  # list element type
     kind: str | None = None  # for unit fields: restrict to a unit kind, e.g. department
-    max_length: int | None = None
+    max_length: int | None = None  # characters of a string/text; items of a list
+    # the largest value a case may hold: a duration (``60wd``; default a year, see
+    # ``duration.DEFAULT_FIELD_MAX``) or a number (int: default ±(2**53 - 1)); ``min`` too
+    max: str | int | float | None = None
+    min: int | float | None = None
+
+    @field_validator("max", "min", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number or a duration, not {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> FieldDef:
+        for bound in ("max", "min"):
+            value = getattr(self, bound)
+            if value is None:
+                continue
+            if self.type not in ("duration", "int", "float"):
+                raise ValueError(f"'{bound}' only applies to duration, int and float fields")
+            if self.type == "duration":
+                if bound == "min" or not isinstance(value, str):
+                    raise ValueError("a duration field takes 'max' as a duration, e.g. max: 60wd")
+                from gridflow.domain.duration import Duration
+
+                Duration.parse(value)  # a DurationError (a ValueError) names the mistake
+            elif isinstance(value, str):
+                raise ValueError(f"'{bound}' of a number field must be a number, not {value!r}")
+        if self.min is not None and isinstance(self.max, int | float) and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is above 'max' ({self.max})")
         if self.type == "enum" and not self.values:
             raise ValueError("an enum field needs 'values'")
         if self.values and self.type != "enum" and self.items != "enum":

@@ -2,10 +2,18 @@
 
 Case data is always JSON-native (str, int, float, bool, None, lists): dates are ISO
 strings, so the database, guards and templates all see the same thing.
+
+Every value a person supplies has a cap, refused with a message naming the field and the
+cap: text ``max_length`` (default 200 for ``string``, 20,000 for ``text``); list items
+``max_length`` (default ``MAX_ITEMS``); ``int``/``float`` ``min``/``max`` (an int defaults to
+±``MAX_INT``, the integers JSON carries exactly; floats must be finite); a ``duration`` at most
+``max`` (default ``DEFAULT_FIELD_MAX``, a year — compared on the nominal scale of
+:mod:`~gridflow.domain.duration`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,6 +21,9 @@ from typing import Any
 from gridflow.domain.definition import FieldDef
 from gridflow.domain.suggest import did_you_mean
 from gridflow.errors import FieldValueError
+
+MAX_INT = 2**53 - 1
+MAX_ITEMS = 500
 
 _TRUE = {"true", "yes", "y", "1", "on", "是"}
 _FALSE = {"false", "no", "n", "0", "off", "否"}
@@ -31,7 +42,10 @@ def coerce(name: str, spec: FieldDef, value: Any, units: dict | None = None) -> 
     if spec.type == "list":
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
-            raise FieldValueError(f"{name}: expected a list, got {value!r}")
+            raise FieldValueError(f"{name}: expected a list, got {_shown(value)}")
+        limit = spec.max_length or MAX_ITEMS
+        if len(items) > limit:
+            raise FieldValueError(f"{name}: {len(items)} items; the cap is {limit} (max_length)")
         item_spec = FieldDef(type=spec.items, values=spec.values, kind=spec.kind)
         return [
             _scalar(name, item_spec, v.strip() if isinstance(v, str) else v, units)
@@ -46,7 +60,7 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
     try:
         if t in ("string", "text"):
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise FieldValueError(f"{name}: expected text, got {value!r}")
+                raise FieldValueError(f"{name}: expected text, got {_shown(value)}")
             text = str(value)
             limit = spec.max_length or (200 if t == "string" else 20_000)
             if len(text) > limit:
@@ -55,11 +69,15 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
         if t == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
-            return int(value)
+            number: int | float = int(value)
+            return _bounded(name, spec, number, -MAX_INT, MAX_INT)
         if t == "float":
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise FieldValueError(f"{name}: {_shown(value)} is not a finite number")
+            return _bounded(name, spec, number, None, None)
         if t == "bool":
             if isinstance(value, bool):
                 return value
@@ -79,12 +97,21 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
             dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
             return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
         if t == "duration":
-            from gridflow.domain.duration import Duration
+            from gridflow.domain.duration import DEFAULT_FIELD_MAX, Duration
 
             try:
-                return str(Duration.parse(str(value)))
+                duration = Duration.parse(value if isinstance(value, str) else str(value))
+                cap = Duration.parse(spec.max) if isinstance(spec.max, str) else DEFAULT_FIELD_MAX
             except ValueError as exc:
                 raise FieldValueError(f"{name}: {exc}") from None
+            if duration.longer_than(cap):
+                why = (
+                    ""
+                    if isinstance(spec.max, str)
+                    else " (a year; set the field's max: to allow more)"
+                )
+                raise FieldValueError(f"{name}: {duration} is longer than the cap of {cap}{why}")
+            return str(duration)
         if t == "enum":
             text = str(value)
             if text not in (spec.values or []):
@@ -106,8 +133,8 @@ def _scalar(name: str, spec: FieldDef, value: Any, units: dict | None) -> Any:
             return text
     except FieldValueError:
         raise
-    except (ValueError, TypeError):
-        raise FieldValueError(f"{name}: {value!r} is not a valid {t}") from None
+    except (ValueError, TypeError, OverflowError):
+        raise FieldValueError(f"{name}: {_shown(value)} is not a valid {t}") from None
     raise FieldValueError(f"{name}: unknown type {t}")
 
 
@@ -119,6 +146,27 @@ def _file_ref(name: str, value: Any) -> str:
     if not isinstance(value, str) or not FILE_REF.match(value):
         raise FieldValueError(f"{name}: {value!r} is not an uploaded file's id (f_…)")
     return value
+
+
+def _bounded(
+    name: str, spec: FieldDef, number: int | float, low: int | None, high: int | None
+) -> int | float:
+    """``number`` if it lies within the field's ``min``/``max`` (else the defaults given)."""
+    top = spec.max if isinstance(spec.max, int | float) else high
+    bottom = spec.min if spec.min is not None else low
+    if top is not None and number > top:
+        raise FieldValueError(f"{name}: {_shown(number)} is above the cap of {top} (max)")
+    if bottom is not None and number < bottom:
+        raise FieldValueError(f"{name}: {_shown(number)} is below the floor of {bottom} (min)")
+    return number
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters (a message quotes what was sent, not all of it)."""
+    text = (
+        repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a huge number"
+    )
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def defaults(fields: dict[str, FieldDef]) -> dict[str, Any]:

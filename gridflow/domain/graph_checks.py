@@ -80,12 +80,13 @@ class GraphChecker:
         }
         self.due_exprs: dict[tuple, Any] = {}
 
-    def error(self, path: tuple, message: str) -> None:
+    def error(self, path: tuple, message: str, offset: int | None = None) -> None:
+        """A problem at ``path`` (at character ``offset`` of its value, when given)."""
         if path[:1] == ("transitions",) and len(path) > 1 and isinstance(path[1], int):
             path = ("transitions", self.index_map[path[1]], *path[2:])
         if any(f"{name!r}" in message.split(" (did you mean")[0] for name in self.broken):
             return
-        self.problems.append(self.loc.problem(path, message))
+        self.problems.append(self.loc.problem(path, message, offset=offset))
 
     def _dropped_transitions(self) -> list[dict]:
         """The transitions the schema stage refused, as written (mappings only)."""
@@ -355,7 +356,7 @@ class GraphChecker:
         try:
             expr = compile_expression(source)
         except ExpressionError as exc:
-            self.error(path, f"{exc}")
+            self.error(path, f"{exc}", exc.offset)
             return None
         self._names(path, expr, extra)
         return expr
@@ -364,7 +365,7 @@ class GraphChecker:
         try:
             compiled = compile_value(value)
         except ExpressionError as exc:
-            self.error(path, f"{exc}")
+            self.error(path, f"{exc}", exc.offset)
             return None
         if isinstance(compiled, Expression):
             self._names(path, compiled, extra)

@@ -28,7 +28,7 @@ from gridflow.domain.graph_checks import GraphChecker
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.domain.suggest import did_you_mean
 from gridflow.domain.validation import validate_workflow
-from gridflow.domain.yamlsource import Located, ParseCache, parse
+from gridflow.domain.yamlsource import Located, ParseCache, parse, read_text
 from gridflow.errors import DefinitionError, Problem
 
 Lookup = Callable[[str], Workflow | None]  # a workflow id → its definition, found elsewhere
@@ -125,12 +125,7 @@ def check_source(text: str, file: str = "<string>", *, cache: ParseCache | None 
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DefinitionError([Problem(str(path), 0, 0, "", f"not UTF-8 text: {exc}")]) from None
-    except OSError as exc:
-        raise DefinitionError([Problem(str(path), 0, 0, "", exc.strerror or str(exc))]) from None
+    return read_text(path)  # bounded, located errors (yamlsource)
 
 
 # ---- stage 2: schema --------------------------------------------------------------------

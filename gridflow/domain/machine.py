@@ -21,7 +21,7 @@ from typing import Any
 from transitions import Machine, State
 
 from gridflow.domain.definition import Transition, Workflow
-from gridflow.domain.expressions import Expression, evaluate
+from gridflow.domain.expressions import Expression, budgeted, evaluate
 from gridflow.domain.fields import coerce
 from gridflow.domain.kpi_plan import KpiPlan, plan_of
 from gridflow.domain.org import Actor, Directory, Grant
@@ -34,6 +34,8 @@ from gridflow.errors import (
     MissingFields,
     RoleRefused,
 )
+
+MAX_SPAWNS = 500  # child cases one event may start (a list field holds at most 500 items)
 
 
 class LocalTime(datetime):
@@ -242,6 +244,7 @@ class CompiledWorkflow:
         ]
 
     # ---- the decision -----------------------------------------------------------------
+    @budgeted  # every guard, check and value of one event shares one evaluation budget
     def decide(
         self,
         case: CaseView,
@@ -330,7 +333,10 @@ class CompiledWorkflow:
             )
         chosen: CompiledTransition = binding.taken
         self._check_taken(case, chosen, clean, comment, context)
-        return self._apply(case, chosen, permitted[chosen.index], clean, context)
+        try:
+            return self._apply(case, chosen, permitted[chosen.index], clean, context)
+        except ExpressionError as exc:  # a ``set``/``spawn``/``extend_clock`` value failed
+            raise _guard_refusal(case, chosen.trigger, str(exc), exc.source) from None
 
     # ---- steps of decide -------------------------------------------------------------
     def _grant_for(
@@ -487,6 +493,13 @@ class CompiledWorkflow:
         if taken.spawn_for_each is not None:
             ctx = context | {"data": data}
             items = taken.spawn_for_each(ctx) or []
+            if isinstance(items, (list, tuple)) and len(items) > MAX_SPAWNS:
+                raise _guard_refusal(
+                    case,
+                    taken.trigger,
+                    f"spawn.for_each gives {len(items)} items; at most "
+                    f"{MAX_SPAWNS} child cases are started by one event",
+                )
             assert taken.spec.spawn is not None  # a spawn_for_each comes from a spawn
             var = taken.spec.spawn.as_
             for item in items if isinstance(items, (list, tuple)) else [items]:

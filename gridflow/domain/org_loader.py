@@ -50,7 +50,7 @@ from gridflow.domain.org import (
     ServiceAccount,
 )
 from gridflow.domain.suggest import did_you_mean
-from gridflow.domain.yamlsource import ParseCache, parse
+from gridflow.domain.yamlsource import ParseCache, parse, read_text
 from gridflow.errors import DefinitionError, Problem
 
 
@@ -290,12 +290,7 @@ def _identities(
 
 
 def load_org_file(path: str | Path) -> Directory:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError([Problem(str(path), 0, 0, "", exc.strerror or str(exc))]) from None
-    return load_org_text(text, str(path))
+    return load_org_text(read_text(path), str(path))
 
 
 def check_org_roles(directory: Directory, workflows) -> list[str]:

@@ -6,11 +6,19 @@ visible *before* anything is constructed. So we refuse non-standard tags (``!!py
 without ever running a constructor, cap aliases while composing (the "billion laughs" bomb is
 stopped at the N-th alias event, before any expansion), and build plain values ourselves
 while recording ``path -> (line, column)`` for error messages.
+
+Contract: :func:`parse` (and :func:`compose`, for callers that walk the node graph themselves)
+either returns or raises ``DefinitionError`` whose problems are located (line and column ≥ 1)
+— never another exception, whatever the text: control characters, NUL and non-characters
+(PyYAML's ``ReaderError``), nesting deeper than ``MAX_DEPTH`` (refused while composing, long
+before Python's recursion limit), more than ``MAX_NODES`` nodes or ``MAX_ALIASES`` aliases,
+scalars longer than ``MAX_SCALAR`` characters, files over ``MAX_BYTES``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,6 +30,8 @@ from gridflow.errors import DefinitionError, Problem
 MAX_BYTES = 1_000_000
 MAX_ALIASES = 50
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # collections inside collections (PyYAML's composer recurses: ~330 is fatal)
+MAX_SCALAR = 100_000  # characters in one value
 
 Path = tuple[str | int, ...]
 
@@ -40,12 +50,16 @@ def dotted(path: Path) -> str:
 
 @dataclass
 class Located:
-    """A parsed document plus where each path in it starts in the source."""
+    """A parsed document plus where each path in it starts in the source (and, for a
+    scalar, where it ends and how it is quoted: a problem can point *into* it)."""
 
     value: object
     file: str
     built: int = 0
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    source: str = ""
+    # path -> (start index, end index, style, line, column) of a scalar value
+    scalars: dict[Path, tuple[int, int, str | None, int, int]] = field(default_factory=dict)
 
     def where(self, path: Path) -> tuple[int, int]:
         """The (line, column) of ``path``, or of its nearest located ancestor."""
@@ -56,29 +70,72 @@ class Located:
             path = path[:-1]
         return self.marks.get((), (1, 1))
 
-    def problem(self, path: Path, message: str, severity: str = "error") -> Problem:
-        line, col = self.where(path)
+    def where_in(self, path: Path, offset: int) -> tuple[int, int]:
+        """The (line, column) of character ``offset`` of the scalar value at ``path`` — exact
+        for a value on one line (plain, '…' or "…"); else where the value starts."""
+        path = tuple(path)
+        span = self.scalars.get(path)
+        if span is None:
+            return self.where(path)
+        start, end, style, line, col = span
+        raw = self.source[start:end]
+        if "\n" in raw or style not in (None, "'", '"'):
+            return line, col
+        i = 0 if style is None else 1
+        for _ in range(max(0, offset)):
+            if i >= len(raw):
+                break
+            if style == "'" and raw.startswith("''", i):
+                i += 2
+            elif style == '"' and raw[i] == "\\":
+                i += {"x": 4, "u": 6, "U": 10}.get(raw[i + 1 : i + 2], 2)
+            else:
+                i += 1
+        last = len(raw) - (0 if style is None else 1)  # just past the text, inside quotes
+        return line, col + max(0, min(i, last))
+
+    def problem(
+        self, path: Path, message: str, severity: str = "error", *, offset: int | None = None
+    ) -> Problem:
+        """A located problem at ``path`` (at character ``offset`` of its value, if given)."""
+        line, col = self.where(path) if offset is None else self.where_in(path, offset)
         return Problem(self.file, line, col, dotted(path), message, severity)
 
 
 class _CappedComposer(yaml.SafeLoader):
-    """SafeLoader whose composer counts alias references and nodes while composing."""
+    """SafeLoader whose composer counts alias references, nodes and nesting while composing."""
 
     def __init__(self, stream: str):
         super().__init__(stream)
         self.alias_count = 0
         self.node_count = 0
+        self.depth = 0
 
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise _Stop(mark, f"more than {MAX_ALIASES} aliases: refused (alias bomb?)")
+                message = f"more than {MAX_ALIASES} aliases: refused (alias bomb?)"
+                raise _Stop(event.start_mark, message)
         self.node_count += 1
         if self.node_count > MAX_NODES:
-            raise _Stop(self.peek_event().start_mark, f"more than {MAX_NODES} nodes: refused")
-        return super().compose_node(parent, index)
+            raise _Stop(event.start_mark, f"more than {MAX_NODES} nodes: refused")
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR:
+            raise _Stop(
+                event.start_mark,
+                f"a value of {len(event.value)} characters: the limit is {MAX_SCALAR}",
+            )
+        collection = isinstance(event, yaml.CollectionStartEvent)
+        if collection:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _Stop(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if collection:
+                self.depth -= 1
 
 
 class _Stop(Exception):
@@ -96,6 +153,77 @@ class ParseCache(Protocol):
     def put(self, text: str, located: Located) -> None: ...
 
 
+def compose(text: str, file: str = "<string>", *, max_bytes: int = MAX_BYTES) -> yaml.Node | None:
+    """The node graph of one YAML document (None when it is empty), composed under the caps
+    of this module. Raises ``DefinitionError`` with one located problem."""
+    if not isinstance(text, str):
+        raise DefinitionError([Problem(file, 1, 1, "", "expected text")])
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise DefinitionError([Problem(file, 1, 1, "", f"file is {size} bytes; limit {max_bytes}")])
+    loader = None
+    try:
+        loader = _CappedComposer(text)  # the reader checks every character here
+        return loader.get_single_node()
+    except _Stop as stop:
+        raise DefinitionError([_at(file, stop.mark, stop.message)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise DefinitionError([_reader_problem(file, text, exc)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        msg = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
+        raise DefinitionError([_at(file, mark, _one_line(msg))]) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError([Problem(file, 1, 1, "", _one_line(str(exc)))]) from None
+    except RecursionError:  # not reached under MAX_DEPTH; a last line of defence
+        raise DefinitionError([Problem(file, 1, 1, "", "nesting too deep")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def read_text(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> str:
+    """The UTF-8 text of a definition file, reading at most ``max_bytes`` + 1 bytes (a huge
+    file is refused without being read). Raises ``DefinitionError`` for a file that is
+    missing, unreadable, too big or not UTF-8, located at the file."""
+    file = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+            size = max(len(data), os.fstat(handle.fileno()).st_size)
+    except OSError as exc:
+        raise DefinitionError([Problem(file, 1, 1, "", exc.strerror or str(exc))]) from None
+    if len(data) > max_bytes:
+        raise DefinitionError([Problem(file, 1, 1, "", f"file is {size} bytes; limit {max_bytes}")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be read"
+        raise DefinitionError([Problem(file, line, column, "", message)]) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """PyYAML refuses a character (a control character, NUL, U+FFFE …): where, and which."""
+    position = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return Problem(
+        file,
+        line,
+        column,
+        "",
+        f"character U+{code:04X} is not allowed in YAML (control characters, NUL and "
+        "non-characters cannot appear; use an escape in a double-quoted string)",
+    )
+
+
 def parse(
     text: str,
     file: str = "<string>",
@@ -103,7 +231,7 @@ def parse(
     max_bytes: int = MAX_BYTES,
     cache: ParseCache | None = None,
 ) -> Located:
-    """Parse one YAML document safely. Raises ``DefinitionError`` with a located problem.
+    """Parse one YAML document safely. Raises ``DefinitionError`` with located problems.
     With ``cache``, a text parsed before (and clean) is not parsed again."""
     if cache is not None:
         hit = cache.get(text, file)
@@ -112,23 +240,8 @@ def parse(
         located = parse(text, file, max_bytes=max_bytes)
         cache.put(text, located)
         return located
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise DefinitionError([Problem(file, 1, 1, "", f"file is {size} bytes; limit {max_bytes}")])
-    loader = _CappedComposer(text)
-    try:
-        node = loader.get_single_node()
-    except _Stop as stop:
-        raise DefinitionError([_at(file, stop.mark, stop.message)]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        msg = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
-        raise DefinitionError([_at(file, mark, msg)]) from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError([Problem(file, 0, 0, "", str(exc))]) from None
-    finally:
-        loader.dispose()
-    located = Located(None, file)
+    node = compose(text, file, max_bytes=max_bytes)
+    located = Located(None, file, source=text)
     if node is None:
         raise DefinitionError([Problem(file, 1, 1, "", "the file is empty")])
     problems: list[Problem] = []
@@ -141,7 +254,7 @@ def parse(
 
 def _at(file: str, mark, message: str) -> Problem:
     if mark is None:
-        return Problem(file, 0, 0, "", message)
+        return Problem(file, 1, 1, "", message)
     return Problem(file, mark.line + 1, mark.column + 1, "", message)
 
 
@@ -161,6 +274,9 @@ def _build(node, path: Path, loc: Located, problems: list[Problem], depth: int):
         problems.append(loc.problem(path, f"tag {node.tag!r} is not allowed (plain YAML only)"))
         return None
     if isinstance(node, yaml.ScalarNode):
+        start, end = node.start_mark, node.end_mark
+        span = (start.index, end.index, node.style, start.line + 1, start.column + 1)
+        loc.scalars.setdefault(path, span)
         return _scalar(node, path, loc, problems)
     if isinstance(node, yaml.SequenceNode):
         return [_build(n, (*path, i), loc, problems, depth + 1) for i, n in enumerate(node.value)]
@@ -206,8 +322,9 @@ def _scalar(node, path: Path, loc: Located, problems: list[Problem]):
     constructor = yaml.SafeLoader.yaml_constructors.get(node.tag)
     try:
         value = constructor(_NULL_LOADER, node) if constructor else node.value
-    except (yaml.constructor.ConstructorError, ValueError) as exc:
-        problems.append(loc.problem(path, f"bad {node.tag.rsplit(':', 1)[-1]} value: {exc}"))
+    except (yaml.constructor.ConstructorError, ValueError, OverflowError, TypeError) as exc:
+        reason = _one_line(str(exc))
+        problems.append(loc.problem(path, f"bad {node.tag.rsplit(':', 1)[-1]} value: {reason}"))
         return None
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(loc.problem(path, "infinite or NaN numbers are not allowed"))

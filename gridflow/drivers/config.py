@@ -108,6 +108,41 @@ class Settings:
         return BUILTIN_WORKFLOWS
 
 
+# every setting a file may hold, with the type it must have
+_TOP: dict[str, tuple[type, ...]] = {
+    "database_url": (str,),
+    "workflows": (str,),
+    "org": (str,),
+    "base_url": (str,),
+    "calendar": (dict,),
+    "daemon": (dict,),
+    "channels": (dict,),
+    "cache_dir": (str,),
+    "http": (dict,),
+}
+_CALENDAR: dict[str, tuple[type, ...]] = {
+    "timezone": (str,),
+    "work_hours": (list,),
+    "overrides": (str,),
+}
+_TYPE_NAMES = {str: "text", dict: "a table", list: "a list"}
+
+
+def _check(file: Path, section: str, values: dict[str, Any], known: dict[str, tuple]) -> None:
+    """One clean error for an unknown key or a value of the wrong type in ``section``."""
+    from gridflow.domain.suggest import did_you_mean
+
+    where = f"{file}: [{section}] " if section else f"{file}: "
+    for name, value in values.items():
+        if name not in known:
+            raise GridflowError(f"{where}unknown setting {name!r}{did_you_mean(name, known)}")
+        if not isinstance(value, known[name]):
+            want = " or ".join(_TYPE_NAMES[t] for t in known[name])
+            raise GridflowError(f"{where}{name} must be {want}, not {value!r}")
+    if section == "calendar" and not all(isinstance(w, str) for w in values.get("work_hours", [])):
+        raise GridflowError(f'{where}work_hours must be a list like ["08:30-11:30", "13:00-17:30"]')
+
+
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     """Read the config file (if any) and the ``GRIDFLOW_*`` environment variables."""
     path = path or os.environ.get("GRIDFLOW_CONFIG")
@@ -120,17 +155,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
             raise GridflowError(f"{candidate}: {exc}") from None
     elif path:
         raise GridflowError(f"config file {candidate} does not exist")
+    _check(candidate, "", raw, _TOP)
     cal = raw.pop("calendar", {}) or {}
+    _check(candidate, "calendar", cal, _CALENDAR)
     http = raw.pop("http", {}) or {}
-    known = {
-        "database_url", "workflows", "org", "base_url", "daemon", "channels", "cache_dir", "http"
-    }  # fmt: skip
-    unknown = set(raw) - known
-    if unknown:
-        from gridflow.domain.suggest import did_you_mean
-
-        name = sorted(unknown)[0]
-        raise GridflowError(f"{candidate}: unknown setting {name!r}{did_you_mean(name, known)}")
     settings = Settings(
         calendar=CalendarSettings(**cal),
         http=_http(http),

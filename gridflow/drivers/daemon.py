@@ -48,6 +48,8 @@ class Daemon:
         a chinesecalendar upgrade), and provisional deadlines are then recomputed;
         ``calendar_file`` (the override file) is watched like the workflow files."""
         self.engine, self.dispatcher = engine, dispatcher
+        if not engine.definitions.loaded:  # a daemon does not start on broken files, and a
+            engine.load_workflows()  # pass never reads a file it was not asked to reload
         self.calendar_factory, self.calendar_file = calendar_factory, calendar_file
         self.interval, self.cron, self.watch, self.once = interval, cron or [], watch, once
         self.id = engine.owner
@@ -97,6 +99,9 @@ class Daemon:
             log.exception("delivery pass failed")
 
     def reload(self) -> None:
+        """Load changed files. Whatever goes wrong — located errors, or anything a loader
+        should never raise — is logged and the last good definitions stay; passes go on
+        (and the same broken files are not tried again until they change)."""
         try:
             calendar = self.calendar_factory() if self.calendar_factory else None
             self.engine.reload(calendar)
@@ -106,6 +111,10 @@ class Daemon:
                 "reload refused; keeping the last good definitions:\n%s",
                 "\n".join(str(p) for p in exc.problems),
             )
+        except GridflowError as exc:
+            log.error("reload refused; keeping the last good definitions: %s", exc)
+        except Exception:
+            log.exception("reload failed; keeping the last good definitions")
         self._mtimes = self._snapshot()
 
     def _snapshot(self) -> dict[str, float]:

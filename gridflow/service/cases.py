@@ -14,16 +14,17 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridflow.domain import sla
 from gridflow.domain.cases import Origin
 from gridflow.domain.fields import coerce, defaults
-from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision
+from gridflow.domain.machine import CaseView, CompiledWorkflow, Decision, local_time
 from gridflow.domain.org import SYSTEM, Actor
 from gridflow.domain.suggest import did_you_mean
 from gridflow.errors import (
+    Backdated,
     CaseMoved,
     Conflict,
     FieldValueError,
@@ -50,6 +51,7 @@ from gridflow.storage.records import CaseRecord
 from gridflow.storage.store import Store, Tx
 
 RETRIES = 20  # a case that keeps changing under an event (PostgreSQL) is re-checked this often
+CLOCK_SKEW = timedelta(seconds=5)  # how far behind a case's last step a caller's clock may be
 
 
 class CaseWriter:
@@ -337,6 +339,9 @@ class CaseWriter:
             raise NotFound("case", case_id)
         if expected_version is not None and row.version != expected_version:
             raise Conflict(case_id, expected_version, row.version)
+        if not actor.system:  # a caller's step (the engine's own are at its tick's time):
+            # the clock read again now that the row is ours (a lock wait is not backdating)
+            now = self._step_time(row, trigger, max(now, self.rt.now()))
         wf = self.defs.workflow(row.workflow_id, row.revision)
         extra: dict[str, Any] = {}
         if wf.needs_children:
@@ -367,6 +372,31 @@ class CaseWriter:
         )
         return self._apply(
             tx, wf, row, decision, actor, comment, now, late_by=late_by, origin=origin
+        )
+
+    def _step_time(self, row: CaseRecord, trigger: str, now: datetime) -> datetime:
+        """When a caller's step on ``row`` is recorded: ``now``, never before the case's last
+        step. A clock at most ``CLOCK_SKEW`` behind that step (another host's) records the
+        step at the last step's time; further behind (a wrong clock, a backdating
+        ``GRIDFLOW_NOW``) is ``Backdated``, naming both times in local time."""
+        last = row.updated_at
+        if last is None:
+            return now
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        if now >= last:
+            return now
+        if last - now <= CLOCK_SKEW:
+            return last
+        tz = self.rt.calendar.tz
+        at, before = local_time(now, tz), local_time(last, tz)
+        raise Backdated(
+            f"cannot {trigger!r} case {row.id} at {at}: its last step was at {before} "
+            f"({tz}); a step cannot be recorded before the one it follows",
+            at=now,
+            last_at=last,
+            case_id=row.id,
+            trigger=trigger,
+            state=row.state,
         )
 
     def _apply(

@@ -14,7 +14,7 @@ from gridflow.domain.loader import content_hash, load_dir, load_files, load_text
 from gridflow.domain.machine import CompiledWorkflow
 from gridflow.domain.org import Directory
 from gridflow.domain.org_loader import load_org_text
-from gridflow.domain.yamlsource import ParseCache
+from gridflow.domain.yamlsource import ParseCache, read_text
 from gridflow.errors import NotFound
 from gridflow.service.runtime import Runtime
 
@@ -136,7 +136,7 @@ class Definitions:
 
     def load_org(self, path: str | Path) -> Directory:
         """Validate an org file and store it as the directory in force."""
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path)  # bounded; a missing or non-UTF-8 file is a located error
         directory = load_org_text(text, str(path), cache=self.cache)
         with self.rt.store.write() as tx:
             self.rt.store.definitions.save_org(

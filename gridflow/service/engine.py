@@ -37,9 +37,9 @@ from gridflow.domain.cases import Case, Origin, Step
 from gridflow.domain.lazy import part
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel, RenderedNotice
-from gridflow.domain.org import SYSTEM, Actor, Directory
+from gridflow.domain.org import Actor, Directory
 from gridflow.domain.period import Period
-from gridflow.errors import NotFound, RoleRefused
+from gridflow.service import identity, limits
 from gridflow.service.cases import CaseWriter
 from gridflow.service.definitions import (
     BUILTIN_ORG,
@@ -256,20 +256,10 @@ class Engine:
             self.timers.recompute_provisional()
 
     def actor(self, who: str | Actor) -> Actor:
-        """An ``Actor`` as given, or the person of that id in the directory."""
-        if isinstance(who, Actor):
-            return who
-        if who == SYSTEM.id:  # system-only transitions are for timers and fan-in, not callers
-            raise RoleRefused(
-                "'system' is the engine itself: it fires timers and fan-in triggers; act as a "
-                "person of the org directory",
-                actor=who,
-                needed=[],
-            )
-        person = self.directory.people.get(who)
-        if person is None:
-            raise NotFound("person", who, self.directory.people)
-        return person
+        """The directory's person behind ``who`` (an id or an ``Actor``): an invented
+        person, grants the directory does not give, or the system are refused (see
+        :func:`gridflow.service.identity.person`)."""
+        return identity.person(self.directory, who)
 
     # ---- cases ---------------------------------------------------------------------------
     def start(
@@ -308,20 +298,27 @@ class Engine:
         """
         who = self.actor(actor)
         row = self.writer.fire(
-            case_id, trigger, who, dict(data or {}), comment, role, expected_version, origin
+            limits.case_id(case_id),
+            trigger,
+            who,
+            dict(data or {}),
+            comment,
+            role,
+            expected_version,
+            origin,
         )
         return self.reader.case(row, [])
 
     def get(self, case_id: int, *, with_children: bool = False) -> Case:
         """One case (``NotFound`` if there is none), with its children when asked."""
-        return self.reader.get(case_id, with_children=with_children)
+        return self.reader.get(limits.case_id(case_id), with_children=with_children)
 
     def history(self, case_id: int) -> list[Step]:
         """Every step of a case, oldest first."""
-        return self.reader.history(case_id)
+        return self.reader.history(limits.case_id(case_id))
 
     def children(self, case_id: int) -> list[Case]:
-        return self.reader.children(case_id)
+        return self.reader.children(limits.case_id(case_id))
 
     def find(
         self,
@@ -335,7 +332,9 @@ class Engine:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Case]:
-        """Cases by workflow, state, unit (and its subtree), text in title/data; newest first."""
+        """Cases by workflow, state, unit (and its subtree), text in title/data; newest first.
+        ``limit`` 1..10,000 and ``offset`` ≥ 0, else ``InvalidArgument``."""
+        limit, offset = limits.page(limit, offset)
         return self.reader.find(
             workflow=workflow,
             state=state,
@@ -349,7 +348,7 @@ class Engine:
 
     def available_triggers(self, case_id: int, actor: str | Actor) -> list[str]:
         """Triggers ``actor`` holds a role for in the case's current state."""
-        return self.reader.available_triggers(case_id, self.actor(actor))
+        return self.reader.available_triggers(limits.case_id(case_id), self.actor(actor))
 
     # ---- time ----------------------------------------------------------------------------
     def tick(

@@ -13,6 +13,17 @@ grouped by what they are about and reached through the store's parts::
 ``cases`` (cases, history), ``timers``, ``outbox`` (notices, endpoints), ``heartbeat``
 (daemons), ``definitions`` (workflow revisions, org texts), ``kpi`` (report passes). They
 hand out typed records (:mod:`gridflow.storage.records`), never database rows.
+
+Failing cleanly: a database that cannot be used — unreachable, read-only, damaged, full, busy
+past the timeout, of a schema this gridflow does not know — is a one-line
+:class:`~gridflow.errors.StorageError` naming the database (password hidden) and the reason,
+never SQLAlchemy's several lines with the SQL and its parameters (the driver's exception is
+kept as ``__cause__``). Integrity errors stay SQLAlchemy's: callers that expect them handle
+them. PostgreSQL connections give up after ``CONNECT_TIMEOUT_S`` seconds (``connect_timeout``
+in the URL overrides it) and wait at most ``BUSY_TIMEOUT_MS`` for a lock (``lock_timeout``),
+as SQLite waits for its write lock (``busy_timeout``). A SQLite file gridflow creates is
+``0600``: it holds residents' names and addresses, and only the account running gridflow
+needs it (an existing file keeps the mode its owner gave it; WAL files follow the database's).
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from gridflow.domain.lazy import part
-from gridflow.errors import GridflowError
+from gridflow.errors import GridflowError, StorageError
 from gridflow.storage import schema as t
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
@@ -51,6 +62,8 @@ Tx = sa.Connection
 """A transaction: what ``Store.write()``/``read()`` hand out and every statement takes."""
 
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5
+FILE_MODE = 0o600
 FACETS_PENDING = "facets_pending"  # gf_meta key: facet columns to fill after an upgrade
 _STARTUP_LOCK = 0x67726466  # PostgreSQL advisory lock key ("grdf"), see Store._take_turns
 
@@ -82,9 +95,26 @@ def _in_memory(url: str) -> bool:
     return ":memory:" in url or url in ("sqlite://", "sqlite:///")
 
 
+def _create_private(url: str) -> None:
+    """Create a SQLite database file that does not exist yet with mode ``FILE_MODE`` (an
+    empty file is an empty SQLite database). Left to SQLite when that cannot be done."""
+    if _in_memory(url):
+        return
+    parsed = sa.engine.make_url(url)
+    path = parsed.database
+    if not path or path.startswith("file:") or parsed.query.get("uri"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except OSError:  # it exists (its mode is its owner's), or SQLite will say what is wrong
+        return
+    os.close(fd)
+
+
 def create_sa_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        _create_private(url)
         engine = sa.create_engine(
             url,
             json_serializer=json_dumps,
@@ -105,9 +135,57 @@ def create_sa_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(
-        url, json_serializer=json_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10
+    parsed = sa.engine.make_url(url)
+    connect_args = (
+        {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
     )
+    engine = sa.create_engine(
+        url,
+        json_serializer=json_dumps,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args=connect_args,
+    )
+    if url.startswith("postgresql"):
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_conn, _record):
+            # wait for a row or advisory lock no longer than SQLite waits for its write lock
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+            dbapi_conn.commit()
+
+    return engine
+
+
+# what a driver's message means, by words in it (SQLite and PostgreSQL)
+_REASONS = (
+    (("readonly", "read-only", "read only"), "the database is read-only"),
+    (("disk is full", "no space", "disk full", "database or disk is full"), "the disk is full"),
+    (
+        ("not a database", "malformed", "file is encrypted", "disk image"),
+        "the database file is damaged or is not a gridflow database",
+    ),
+    (("database is locked", "lock timeout", "due to lock"), "the database is busy"),
+    (("unable to open", "no such file", "permission denied"), "the database cannot be opened"),
+    (("disk i/o error", "input/output error"), "the database file could not be written or read"),
+    (("timeout expired", "connection refused", "could not connect", "connection failed",
+      "server closed", "could not translate host"), "the database cannot be reached"),
+)  # fmt: skip
+
+
+def storage_error(url: str, orig: BaseException) -> StorageError:
+    """One line for a driver error: ``database URL: what it means (the driver's words)``."""
+    words = " ".join(str(orig).split())
+    if len(words) > 200:
+        words = words[:199] + "…"
+    lower = words.lower()
+    meaning = next(
+        (text for keys, text in _REASONS if any(k in lower for k in keys)),
+        "the database refused the operation",
+    )
+    return StorageError(f"database {url}: {meaning} ({words})", url=url, reason=meaning)
 
 
 class Store:
@@ -204,20 +282,29 @@ class Store:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sa.Connection]:
-        held = self._held_connection() if self.is_sqlite else None
-        if held is not None:
-            with held.begin():
-                _begin(held, begin)
-                yield held
-            return
-        with self._connect() as conn, conn.begin():
-            if self.is_sqlite:
-                _begin(conn, begin)
-            else:
-                self.feed.discard(conn)
-            yield conn
-            if not self.is_sqlite:
-                self.feed.flush(conn)  # number this transaction's feed events, in commit order
+        try:
+            held = self._held_connection() if self.is_sqlite else None
+            if held is not None:
+                with held.begin():
+                    _begin(held, begin)
+                    yield held
+                return
+            with self._connect() as conn, conn.begin():
+                if self.is_sqlite:
+                    _begin(conn, begin)
+                else:
+                    self.feed.discard(conn)
+                yield conn
+                if not self.is_sqlite:
+                    self.feed.flush(conn)  # number this transaction's feed events, in commit order
+        except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: sa.exc.DBAPIError) -> StorageError:
+        """A driver error as one line: which database, what is wrong, the driver's words."""
+        return storage_error(self.safe_url, exc.orig if exc.orig is not None else exc)
 
     @contextmanager
     def snapshot_pair(self) -> Iterator[tuple[sa.Connection, sa.Connection]]:
@@ -269,15 +356,16 @@ class Store:
         """A connection from the pool (use it in a ``with``: closing returns it)."""
         try:
             return self.sa.connect()
-        except sa.exc.OperationalError as exc:
-            raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
+        except sa.exc.DBAPIError as exc:
+            raise self.failure(exc) from exc
 
     @property
     def safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def create_schema(self) -> None:
-        """Create missing tables (idempotent) and check the schema version. A database
+        """Create missing tables (idempotent) and check the schema version: a database of a
+        newer gridflow, or whose version is no number, is a ``StorageError``. A database
         already at this version costs one read (every CLI command opens the store)."""
         if self.schema_version() == str(t.SCHEMA_VERSION):
             return
@@ -290,8 +378,6 @@ class Store:
                 t.metadata.create_all(conn)
                 if older:
                     self.feed.backfill(conn)
-        except sa.exc.OperationalError as exc:
-            raise GridflowError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except sa.exc.IntegrityError:
             pass  # another process created them at the same moment
         with self.write() as conn:
@@ -303,14 +389,32 @@ class Store:
                 conn.execute(
                     t.meta_t.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
                 )
-            elif int(row[0]) in (1, 2):
-                if int(row[0]) == 1:
+                return
+            version = str(row[0]).strip()
+            if not version.isdigit() or len(version) > 6:
+                raise StorageError(
+                    f"database {self.safe_url} has schema version {version[:20]!r}, which is "
+                    "no gridflow schema: is it another program's database, or damaged?",
+                    url=self.safe_url,
+                    reason="unknown schema version",
+                )
+            if int(version) in (1, 2):
+                if int(version) == 1:
                     self._upgrade_1_to_2(conn)
                 self._upgrade_2_to_3(conn)
-            elif int(row[0]) != t.SCHEMA_VERSION:
-                raise GridflowError(
-                    f"database {self.safe_url} has schema version {row[0]}; this gridflow "
-                    f"uses {t.SCHEMA_VERSION}"
+            elif int(version) > t.SCHEMA_VERSION:
+                raise StorageError(
+                    f"database {self.safe_url} was written by a newer gridflow (schema "
+                    f"{version}; this one knows up to {t.SCHEMA_VERSION}): upgrade gridflow",
+                    url=self.safe_url,
+                    reason="newer schema",
+                )
+            elif int(version) != t.SCHEMA_VERSION:
+                raise StorageError(
+                    f"database {self.safe_url} has schema version {version}; this gridflow "
+                    f"uses {t.SCHEMA_VERSION} and cannot upgrade it",
+                    url=self.safe_url,
+                    reason="unknown schema version",
                 )
 
     def schema_version(self) -> str | None:
@@ -320,8 +424,8 @@ class Store:
                 return conn.execute(
                     sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
                 ).scalar()
-        except sa.exc.DBAPIError:  # no gf_meta yet (or no database): create_schema says why
-            return None
+        except (sa.exc.DBAPIError, StorageError):  # no gf_meta yet (or no database):
+            return None  # create_schema says why
 
     def _upgrade_1_to_2(self, conn) -> None:
         """Schema 1 → 2: the facet columns and the report indexes. The history rows get

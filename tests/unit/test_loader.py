@@ -75,9 +75,10 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
         (31, 11, "transitions[3].set.scor", "unknown field 'scor' (did you mean 'score'?)"),
     ],
     "bad_guards.yaml": [
-        (16, 5, "transitions[0].when", "does not compile: …"),
-        (22, 9, "transitions[1].checks[0].that", "does not compile: …"),
-        (24, 11, "transitions[1].set.score", "does not compile: …"),
+        # located in the author's text: where the expression ends too soon, at the '='
+        (16, 24, "transitions[0].when", "does not compile: …"),
+        (22, 27, "transitions[1].checks[0].that", "does not compile: …"),
+        (24, 34, "transitions[1].set.score", "does not compile: …"),
     ],
     "unreachable.yaml": [
         (6, 3, "states.island", "state 'island' cannot be reached from 'open'"),
@@ -154,7 +155,7 @@ CORPUS: dict[str, list[tuple[int, int, str, str]]] = {
             "'colour' is not allowed; expected 'string', …'person', 'file' or 'files'",
         ),
         (13, 11, "states.open.sla.due", f"unknown unit 'weeks' in duration '2 weeks'; {DUR_UNITS}"),
-        (20, 5, "transitions[0].when", "does not compile: …"),
+        (20, 31, "transitions[0].when", "does not compile: …"),
         (23, 5, "transitions[1].dest", "unknown state 'dnoe' (did you mean 'done'?)"),
     ],
     "cascade.yaml": [

@@ -12,7 +12,13 @@ from gridflow.domain.fields import defaults
 from gridflow.domain.loader import load_file, load_text
 from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.org import SYSTEM, Directory
-from gridflow.errors import GuardRefused, InvalidTrigger, MissingFields, RoleRefused
+from gridflow.errors import (
+    DefinitionError,
+    GuardRefused,
+    InvalidTrigger,
+    MissingFields,
+    RoleRefused,
+)
 
 NOW = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 
@@ -88,10 +94,19 @@ def test_sandbox_refuses_dunder_walks(directory):
         .read_text()
         .replace('when: "data.score > 100"', 'when: "data.score.__class__.__mro__"')
     )
+    # written in the file: refused when it is loaded, at the author's first '_' name
+    with pytest.raises(DefinitionError) as refused:
+        load_text(text, "lab.yaml")
+    (problem,) = refused.value.problems
+    assert (problem.line, problem.column) == (53, 23)  # the first _ name
+    assert "'__class__'" in problem.message
+    # reached through data at run time: refused by the sandbox, a refusal of the event
+    text = (DATA / "lab.yaml").read_text().replace('"data.score > 100"', '"data.stamp[data.who]"')
     wf = load_text(text, "lab.yaml")
+    case = view(wf, stamp="x", who="__class__")
     with pytest.raises(GuardRefused) as info:
-        decide(wf, view(wf), "leap", "sun.worker", directory)
-    assert "__class__" in str(info.value)
+        decide(wf, case, "leap", "sun.worker", directory)
+    assert "__class__" in str(info.value) and "sandbox" in str(info.value)
 
 
 def test_ticket_reopen_branches(ticket, directory):

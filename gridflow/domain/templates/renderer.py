@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -123,7 +123,11 @@ class _MarkedStack(list):
 
 
 def _render(
-    template: jinja2.Template, context: Mapping[str, Any], b: _Budget, blocks: tuple[str, ...]
+    template: jinja2.Template,
+    context: Mapping[str, Any],
+    b: _Budget,
+    blocks: tuple[str, ...],
+    shown: Callable[[str], str] | None = None,
 ) -> dict[str, str]:
     """Stream ``template``; return the output of the named top-level blocks ('' key: whole)."""
     ctx = template.new_context(dict(context))
@@ -153,7 +157,7 @@ def _render(
         finally:
             gen.close()
     except Exception as exc:
-        err = _translate(exc, template.filename)
+        err = _translate(exc, template.filename, shown)
         if err is exc:
             raise
         raise err from exc
@@ -240,13 +244,25 @@ class TemplateRenderer:
                         files.setdefault(f"{workflow_id}/{path.name}", path)
         return files
 
+    def shown(self, path: str) -> str:
+        """A template file as errors name it: relative to its root
+        (``templates/raise_hand/assignment.zh-CN.txt``), never the server's absolute path —
+        these errors reach notices (the plain fallback) and logs."""
+        file = Path(path)
+        for root in self.roots:
+            try:
+                return str(file.relative_to(root))
+            except ValueError:
+                continue
+        return file.name if file.is_absolute() else path
+
     def _load(self, name: str) -> jinja2.Template | None:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
             return None
         except TemplateSyntaxError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self.shown) from exc
 
     def render(
         self,
@@ -269,18 +285,21 @@ class TemplateRenderer:
             template = self._load(name)
             if template is None:
                 continue
-            parts = _render(template, context, self._budget(), ("subject", "body"))
+            parts = _render(template, context, self._budget(), ("subject", "body"), self.shown)
             for block in ("subject", "body"):
                 if block not in parts:
                     raise TemplateError(
-                        f"no {{% block {block} %}} rendered", file=template.filename
+                        f"no {{% block {block} %}} rendered",
+                        file=self.shown(template.filename or name),
                     )
             html = None
             twin = self._load(f"{key}.{candidate}.html")
             if twin is not None:
-                html_parts = _render(twin, context, self._budget(), ("body",))
+                html_parts = _render(twin, context, self._budget(), ("body",), self.shown)
                 if "body" not in html_parts:
-                    raise TemplateError("no {% block body %} rendered", file=twin.filename)
+                    raise TemplateError(
+                        "no {% block body %} rendered", file=self.shown(twin.filename or name)
+                    )
                 html = _clean_body(html_parts["body"])
             return RenderedNotice(clean_subject(parts["subject"]), _clean_body(parts["body"]), html)
         raise TemplateNotFound(key, tried, self.available(workflow_id))

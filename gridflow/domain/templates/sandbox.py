@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MAX_VALUE",
     "MAX_RANGE",
+    "BudgetedSandbox",
     "Guard",
     "NoticeSandbox",
     "template_callable",
@@ -110,8 +111,15 @@ class _BoundedBuffer(list):
             self.append(item)
 
 
-class _NoticeCodeGenerator(CodeGenerator):
-    """Routes ``~``, loop iterables and output buffers through the sandbox's guards."""
+class _BudgetedCodeGenerator(CodeGenerator):
+    """Routes ``~``, loop iterables and output buffers through the sandbox's guards, and
+    evaluates nothing while compiling: Jinja would otherwise call filters on constant
+    arguments at compile time (``{{ [..]|sort }}``), outside any budget."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        if not isinstance(node, nodes.TemplateData):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
 
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
@@ -138,22 +146,30 @@ class _NoticeCodeGenerator(CodeGenerator):
         super().visit_Template(node, frame)
 
 
-class NoticeSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox every notice template runs in (see the module docstring for the rules)."""
+class BudgetedSandbox(ImmutableSandboxedEnvironment):
+    """The rules of the module docstring — attribute and call allow-lists, guarded ``*``,
+    ``+``, ``%``, ``**``, ``~``, filters, loops and buffers, all charged to the budget in
+    ``budget._CURRENT`` — with Jinja's optimizer off and no compile-time evaluation. Notice
+    templates (:class:`NoticeSandbox`) and workflow expressions
+    (:mod:`gridflow.domain.expressions`) both run in it."""
 
-    code_generator_class = _NoticeCodeGenerator
+    code_generator_class = _BudgetedCodeGenerator
     intercepted_binops = frozenset({"*", "+", "%", "**"})
 
     def __init__(self, **options: Any):
         options.setdefault("undefined", jinja2.StrictUndefined)
-        options.setdefault("trim_blocks", True)
-        options.setdefault("lstrip_blocks", True)
-        super().__init__(optimized=False, finalize=self._finalize, **options)
-        self.globals["range"] = _safe_range
-        self.globals["lipsum"] = _safe_lipsum
+        options.setdefault("finalize", self._checked_output)
+        options["optimized"] = False  # the optimizer folds constants while compiling
+        super().__init__(**options)
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
         self.filters[_LOOP_FILTER] = self.gf_iter
         self._safe_globals = tuple(self.globals.values())
+
+    def _checked_output(self, value: Any) -> Any:
+        """Every ``{{ }}`` output: a container is weighed against the budget first."""
+        if isinstance(value, _CONTAINERS):
+            _check_value(value, _budget(), "an output value")
+        return value
 
     # attribute access: refuse, never hand out an "unsafe undefined"
     def _refuse_attribute(self, obj: Any, attr: str) -> None:
@@ -265,12 +281,21 @@ class NoticeSandbox(ImmutableSandboxedEnvironment):
             b.charge(1)
             yield item
 
+
+class NoticeSandbox(BudgetedSandbox):
+    """The sandbox every notice template runs in (see the module docstring for the rules):
+    ``range`` and ``lipsum`` capped, blocks trimmed, ``None`` printed as nothing."""
+
+    def __init__(self, **options: Any):
+        options.setdefault("trim_blocks", True)
+        options.setdefault("lstrip_blocks", True)
+        super().__init__(finalize=self._finalize, **options)
+        self.globals["range"] = _safe_range
+        self.globals["lipsum"] = _safe_lipsum
+        self._safe_globals = tuple(self.globals.values())
+
     def _finalize(self, value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, _CONTAINERS):
-            _check_value(value, _budget(), "an output value")
-        return value
+        return "" if value is None else self._checked_output(value)
 
 
 # ── error translation ───────────────────────────────────────────────────────────────────────
@@ -284,14 +309,20 @@ def _template_location(exc: BaseException, fallback: str | None) -> tuple[str | 
     return fallback, 0
 
 
-def _translate(exc: Exception, file: str | None) -> GridflowError:
-    """Map anything raised while rendering to a GridflowError, located when possible."""
+def _translate(
+    exc: Exception, file: str | None, shown: Callable[[str], str] | None = None
+) -> GridflowError:
+    """Map anything raised while rendering to a GridflowError, located when possible.
+    ``shown`` turns a template's file path into the name errors give it (the renderer's:
+    relative to its root, so no notice or log names the server's folders)."""
     if isinstance(exc, GridflowError):
         return exc
+    show = shown or (lambda path: path)
     if isinstance(exc, TemplateSyntaxError):
-        origin = exc.filename or exc.name or file or "<template>"
-        return DefinitionError([Problem(origin, exc.lineno or 0, 0, "template", exc.message or "")])
+        origin = show(exc.filename or exc.name or file or "<template>")
+        return DefinitionError([Problem(origin, exc.lineno or 1, 1, "template", exc.message or "")])
     where, line = _template_location(exc, file)
+    where = show(where) if where else where
     if isinstance(exc, _LimitExceeded):
         err: GridflowError = TemplateLimitError(str(exc), file=where, line=line)
     elif isinstance(exc, SecurityError):

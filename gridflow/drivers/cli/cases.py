@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gridflow.drivers.cli.context import Context, pass_ctx
+from gridflow.drivers.cli.context import CASE_ID, PAGE, VERSION, Context, echo_json, pass_ctx
 
 
 def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
@@ -23,6 +23,10 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
                 continue
             except json.JSONDecodeError:
                 pass
+            except RecursionError:  # "[[[[…": nested past Python's limit
+                raise click.BadParameter(
+                    f"{key}: JSON nested too deeply", param_hint="--set"
+                ) from None
         out[key] = value
     return out
 
@@ -30,7 +34,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, Any]:
 def _emit_case(case, as_json: bool, tz: tzinfo, engine=None) -> None:
     """A case as JSON (times ISO, as stored), or as text with its times in ``tz``."""
     if as_json:
-        click.echo(json.dumps(case.to_dict(), ensure_ascii=False, indent=2))
+        echo_json(case.to_dict())
         return
     from gridflow.drivers.cli.render import case_text
 
@@ -64,13 +68,13 @@ def start(obj: Context, workflow, actor, sets, unit, role, comment, as_json) -> 
 
 
 @click.command()
-@click.argument("case_id", type=int, metavar="CASE")
+@click.argument("case_id", type=CASE_ID, metavar="CASE")
 @click.argument("trigger")
 @click.option("--actor", required=True, help="Person id (from the org directory).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Event data.")
 @click.option("--comment")
 @click.option("--role", help="Role to act in, when the actor holds several.")
-@click.option("--expect-version", type=int, help="Refuse if the case is not at this version.")
+@click.option("--expect-version", type=VERSION, help="Refuse if the case is not at this version.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def fire(
@@ -95,7 +99,7 @@ def fire(
 
 
 @click.command()
-@click.argument("case_id", type=int, metavar="CASE")
+@click.argument("case_id", type=CASE_ID, metavar="CASE")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def show(obj: Context, case_id: int, as_json: bool) -> None:
@@ -105,14 +109,14 @@ def show(obj: Context, case_id: int, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("case_id", type=int, metavar="CASE")
+@click.argument("case_id", type=CASE_ID, metavar="CASE")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def history(obj: Context, case_id: int, as_json: bool) -> None:
     """The steps of a case, oldest first."""
     steps = obj.engine().history(case_id)
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in steps], ensure_ascii=False, indent=2))
+        echo_json([s.to_dict() for s in steps])
         return
     from gridflow.drivers.cli.render import history_table
 
@@ -126,7 +130,7 @@ def history(obj: Context, case_id: int, as_json: bool) -> None:
 @click.option("--text", help="Text in the title or data.")
 @click.option("--open", "open_only", is_flag=True, help="Only cases not closed.")
 @click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=PAGE, default=50, show_default=True, help="At most 10000.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def list_(obj: Context, workflow, state, unit, text, open_only, overdue, limit, as_json) -> None:
@@ -141,7 +145,7 @@ def list_(obj: Context, workflow, state, unit, text, open_only, overdue, limit, 
         limit=limit,
     )
     if as_json:
-        click.echo(json.dumps([c.to_dict() for c in cases], ensure_ascii=False, indent=2))
+        echo_json([c.to_dict() for c in cases])
         return
     from gridflow.drivers.cli.render import case_table
 
@@ -149,7 +153,7 @@ def list_(obj: Context, workflow, state, unit, text, open_only, overdue, limit, 
 
 
 @click.command()
-@click.argument("case_id", type=int, metavar="CASE")
+@click.argument("case_id", type=CASE_ID, metavar="CASE")
 @click.option("--actor", required=True)
 @pass_ctx
 def triggers(obj: Context, case_id: int, actor: str) -> None:

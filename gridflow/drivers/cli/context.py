@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,11 @@ def parse_when(text: str, tz: tzinfo) -> datetime:
 
 pass_ctx = click.make_pass_decorator(Context)
 
+MAX_ID = 2**63 - 1  # ids are 64-bit in both databases (gridflow.service.limits.MAX_ID)
+CASE_ID = click.IntRange(1, MAX_ID)  # a case id; larger ones are usage errors
+VERSION = click.IntRange(1, MAX_ID)
+PAGE = click.IntRange(1, 10_000)  # rows of a list (gridflow.service.limits.MAX_PAGE)
+
 
 class GridflowGroup(click.Group):
     """Turns every ``GridflowError`` into a clean message and exit code 1."""
@@ -126,6 +132,18 @@ class GridflowGroup(click.Group):
             ) from None
 
 
+# characters a terminal may act on that JSON leaves as they are: C1 controls (CSI …), line
+# separators, bidi overrides; JSON itself escapes C0 controls (ESC is \u001b)
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON (Chinese as it is, datetimes as ISO text), with every
+    character a terminal could act on escaped (``\u009b``): still the same JSON."""
+    text = json.dumps(value, ensure_ascii=False, default=str, indent=2)
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def echo_json(value: Any) -> None:
-    """``value`` as indented JSON on stdout (datetimes as ISO text)."""
-    click.echo(json.dumps(value, ensure_ascii=False, default=str, indent=2))
+    """``value`` as indented JSON on stdout (see :func:`json_text`)."""
+    click.echo(json_text(value))

@@ -62,9 +62,11 @@ def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> N
 
     from gridflow.drivers.daemon import Daemon
     from gridflow.drivers.notifiers.registry import build_dispatcher
+    from gridflow.drivers.schedlog import QuietSkips
 
     handler = logging.StreamHandler()
     handler.setFormatter(_ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", obj.tz))
+    handler.addFilter(QuietSkips())  # a long pass: one line, not one per skipped run
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     engine = obj.engine()
     conf = obj.settings.daemon

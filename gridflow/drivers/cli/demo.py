@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--seed", default=1, show_default=True, help="Same seed, same quarter.")
 @click.option("--quarter", default="2026Q3", show_default=True, help="Quarter to simulate.")
-@click.option("--days", type=int, help="Simulate only the first N days (a short run).")
+@click.option(
+    "--days", type=click.IntRange(1, 366), help="Simulate only the first N days (a short run)."
+)
 @click.option(
     "--out",
     "out_dir",

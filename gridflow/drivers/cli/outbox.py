@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from gridflow.drivers.cli.context import Context, echo_json, parse_when, pass_ctx
+from gridflow.drivers.cli.context import CASE_ID, PAGE, Context, echo_json, parse_when, pass_ctx
 
 
 @click.group()
@@ -16,7 +16,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--status", "status_", type=click.Choice(["pending", "sent", "dead"]))
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=PAGE, default=50, show_default=True, help="At most 10000.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def outbox_list(obj: Context, status_: str | None, limit: int, as_json: bool) -> None:
@@ -143,7 +143,7 @@ def notice() -> None:
 @notice.command("preview")
 @click.argument("workflow")
 @click.argument("template")
-@click.option("--case", "case_id", type=int, help="Render for this case (default: a sample).")
+@click.option("--case", "case_id", type=CASE_ID, help="Render for this case (default: a sample).")
 @click.option("--lang", default="zh-CN", show_default=True)
 @click.option("--html", "as_html", is_flag=True, help="Show the HTML body.")
 @pass_ctx

@@ -3,6 +3,11 @@
 Every time is shown in the ``tz`` the caller passes — the configured business timezone
 (``Context.tz``: ``[calendar] timezone`` in gridflow.toml, ``GRIDFLOW_TIMEZONE``); nothing
 here reads the environment.
+
+Whatever people typed (titles, data, comments, names) reaches a terminal only through
+:func:`printable`: control characters (ESC and the rest of C0, DEL, C1 such as CSI) and the
+bidirectional overrides are shown escaped (``\x1b``), so a title cannot move the cursor,
+recolour or clear the screen, set the window title, or reorder what follows it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,29 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from tabulate import tabulate
+
+# bidi embeddings, overrides and isolates: they reorder the text after them
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def printable(value: Any, *, newlines: bool = False) -> str:
+    """``value`` as text safe for a terminal: control and bidi characters escaped
+    (``\x1b``, ``\u202e``); newlines kept only with ``newlines=True``."""
+    text = str(value)
+    if text.isprintable() and not (_BIDI & set(text)):
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n" and newlines:
+            out.append(ch)
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif ch in _BIDI or ch in ("\u2028", "\u2029"):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _when(value: datetime | None, tz: tzinfo) -> str:
@@ -53,13 +81,13 @@ def case_text(case, engine=None, *, tz: tzinfo) -> str:
     the system's own: timers, fan-in)."""
     wf = engine.workflow(case.workflow, case.revision) if engine is not None else None
     lines = [
-        f"case {case.id}  {case.title}",
+        f"case {case.id}  {printable(case.title)}",
         f"  workflow  {case.workflow} (revision {case.revision})",
-        f"  state     {case.state} ({case.state_label})"
+        f"  state     {case.state} ({printable(case.state_label)})"
         + ("  [closed " + _when(case.closed_at, tz) + "]" if case.closed_at else ""),
         f"  version   {case.version}",
-        f"  unit      {case.unit or '-'}",
-        f"  created   {_when(case.created_at, tz)} by {case.created_by}",
+        f"  unit      {printable(case.unit or '-')}",
+        f"  created   {_when(case.created_at, tz)} by {printable(case.created_by)}",
     ]
     if case.parent_id:
         lines.append(f"  parent    case {case.parent_id}")
@@ -67,7 +95,9 @@ def case_text(case, engine=None, *, tz: tzinfo) -> str:
         lines.append(f"  sla       {case.sla.clock}: {sla_text(case.sla, tz)}")
     fields = wf.definition.fields if wf is not None else {}
     rows = [
-        (k, _value(v, fields.get(k), tz)) for k, v in case.data.items() if v not in (None, "", [])
+        (printable(k), printable(_value(v, fields.get(k), tz), newlines=True))
+        for k, v in case.data.items()
+        if v not in (None, "", [])
     ]
     if rows:
         lines.append("  data")
@@ -78,7 +108,7 @@ def case_text(case, engine=None, *, tz: tzinfo) -> str:
             (
                 c.id,
                 c.workflow,
-                c.state_label,
+                printable(c.state_label),
                 "closed" if c.closed else "open",
                 _short(c.data.get("answer") or c.data.get("result") or ""),
             )
@@ -104,8 +134,8 @@ def _value(value: Any, field: Any, tz: tzinfo) -> Any:
     return value
 
 
-def _short(text: str, width: int = 40) -> str:
-    text = str(text).replace("\n", " ")
+def _short(text: Any, width: int = 40) -> str:
+    text = printable(str(text).replace("\n", " "))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -115,8 +145,8 @@ def case_table(cases: Iterable, tz: tzinfo) -> str:
         (
             c.id,
             c.workflow,
-            c.state_label or c.state,
-            c.unit or "",
+            printable(c.state_label or c.state),
+            printable(c.unit or ""),
             _short(c.title, 30),
             sla_text(c.sla, tz) if c.sla and not c.closed else ("closed" if c.closed else ""),
             _when(c.updated_at, tz),
@@ -137,9 +167,9 @@ def history_table(steps: Iterable, tz: tzinfo) -> str:
         row = [
             s.seq,
             _when(s.at, tz),
-            s.trigger,
+            printable(s.trigger),
             f"{s.from_state or '∅'} → {s.to_state}",
-            s.actor + (f" ({s.role})" if s.role else ""),
+            printable(s.actor + (f" ({s.role})" if s.role else "")),
             _short(s.comment or "", 30),
             _short(json.dumps(s.payload, ensure_ascii=False), 30) if s.payload else "",
         ]
@@ -157,14 +187,15 @@ def org_tree(directory, *, people: bool = False) -> str:
 
     def walk(unit, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
-        label = f"{unit.name} ({unit.id}, {unit.kind})"
+        label = printable(f"{unit.name} ({unit.id}, {unit.kind})")
         lines.append(prefix + branch + label)
         inner = prefix + ("" if top else ("   " if last else "│  "))
         if people:
             for p in directory.people.values():
                 roles = [g.role for g in p.grants if g.unit == unit.id]
                 if roles:
-                    lines.append(f"{inner}   · {p.name} ({p.id}): {', '.join(roles)}")
+                    who = printable(f"{p.name} ({p.id}): {', '.join(roles)}")
+                    lines.append(f"{inner}   · {who}")
         kids = directory.children(unit.id)
         for i, kid in enumerate(kids):
             walk(kid, inner, i == len(kids) - 1, False)

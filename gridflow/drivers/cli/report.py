@@ -122,7 +122,7 @@ def report(
 
 @report.command("yearly")
 @click.option("--unit", required=True, metavar="UNIT", help="The micro-grid (or any unit).")
-@click.option("--year", type=int, help="The year [default: the current one].")
+@click.option("--year", type=click.IntRange(1, 9999), help="The year [default: the current one].")
 @click.option("--out", type=click.Path(dir_okay=False), help="HTML file [default: stdout].")
 @click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True)
 @click.pass_context

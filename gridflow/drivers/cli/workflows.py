@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gridflow.drivers.cli.context import Context, pass_ctx
+from gridflow.drivers.cli.context import CASE_ID, Context, pass_ctx
 
 
 @click.command()
@@ -182,7 +182,7 @@ def schema() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
-@click.option("--case", "case_id", type=int, help="Highlight this case's current state.")
+@click.option("--case", "case_id", type=CASE_ID, help="Highlight this case's current state.")
 @click.option("--lang", default="zh-CN", show_default=True, help="Label language.")
 @pass_ctx
 def graph(obj: Context, workflow: str, fmt: str, case_id: int | None, lang: str) -> None:

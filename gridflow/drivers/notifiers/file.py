@@ -11,6 +11,11 @@ empty, names a subfolder of ``DIR`` (relative, no ``..``).
 * ``eml``: one RFC 5322 file per notice, ``DIR/<id>.eml``, written to a temporary file, fsynced
   and linked into place (``os.replace`` where hard links are unsupported); an existing
   ``<id>.eml`` makes delivery a no-op.
+
+Files the channel creates are ``0600`` and folders ``0700`` (``FILE_MODE``, ``DIR_MODE``):
+notices carry residents' names, addresses and problems, and only the account running gridflow
+needs to read them (a reader that needs them — a mail relay — runs as that account, or is
+given access on purpose). Existing files and folders keep their modes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from gridflow.drivers.notifiers.smtp import build_message
 from gridflow.errors import DeliveryError, GridflowError
 
 FORMATS = ("jsonl", "eml")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 JSONL_NAME = "notices.jsonl"
 _CHUNK = 1 << 20
 
@@ -78,7 +85,8 @@ class _JsonlLog:
         if self.fd is not None and current == self.identity:
             return self.fd
         self.close()  # first use, or the file was rotated / removed: start over
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(self.path, flags, FILE_MODE)
         st = os.fstat(fd)
         self.fd, self.identity, self.offset, self.ids = fd, (st.st_dev, st.st_ino), 0, set()
         return fd
@@ -162,7 +170,8 @@ def write_eml(folder: Path, notice: OutboundNotice, sender: str) -> bool:
     data = build_message(notice, sender=sender, recipient=to).as_bytes()
     tmp = folder / f".{nid}.{uuid.uuid4().hex}.tmp"
     try:
-        with open(tmp, "xb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -216,7 +225,7 @@ class FileChannel:
         nid = check_notice_id(notice)
         folder = self._folder(notice)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             if self.format == "eml":
                 write_eml(folder, notice, self.sender)
                 return
