@@ -66,6 +66,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "IdempotencyError": ("gridflow.errors", "IdempotencyError"),
     "FileRefused": ("gridflow.errors", "FileRefused"),
     "Principal": ("gridflow.service.principals", "Principal"),
+    # the web workbench's (#14)
+    "PasswordRefused": ("gridflow.errors", "PasswordRefused"),
 }
 __all__ = [
     "SYSTEM",
@@ -93,6 +95,7 @@ __all__ = [
     "MissingFields",
     "NotFound",
     "OutboundNotice",
+    "PasswordRefused",
     "Period",
     "PeriodError",
     "PermissionRefused",
@@ -138,6 +141,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         InvalidTrigger,
         MissingFields,
         NotFound,
+        PasswordRefused,
         PeriodError,
         PermissionRefused,
         Problem,

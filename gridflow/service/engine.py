@@ -18,6 +18,9 @@ It is composed of parts, each one idea, sharing a :class:`~gridflow.service.runt
     browse       Browse        keyset pages of cases, facet counts, the inbox
     feed         Feed          every step as an event, in commit order, after a cursor
     ops          Ops           readiness and figures for metrics
+    accounts     Accounts      local passwords (argon2 hashes) for the web workbench
+    sessions     Sessions      web sessions (hashed ids, CSRF tokens, expiry), SSO logins
+    boards       Boards        cases in columns of states with exact counts (area boards)
 
 The methods below are the public API; they check who acts (``actor``) and delegate.
 """
@@ -38,7 +41,9 @@ from gridflow.domain.machine import CaseView, CompiledWorkflow
 from gridflow.domain.notice import Channel, RenderedNotice
 from gridflow.domain.org import SYSTEM, Actor, Directory
 from gridflow.errors import NotFound, RoleRefused
+from gridflow.service.accounts import Accounts
 from gridflow.service.audit import Audit
+from gridflow.service.boards import Boards
 from gridflow.service.browse import Browse
 from gridflow.service.cases import CaseWriter
 from gridflow.service.definitions import (
@@ -59,6 +64,7 @@ from gridflow.service.parse_cache import DiskParseCache
 from gridflow.service.principals import Principals
 from gridflow.service.queries import CaseReader
 from gridflow.service.runtime import Runtime
+from gridflow.service.sessions import Sessions
 from gridflow.service.status import status
 from gridflow.service.timers import TickResult, TimerService
 from gridflow.service.tokens import Tokens
@@ -135,6 +141,10 @@ class Engine:
         self.browse = Browse(self.rt, self.definitions, self.reader)
         self.feed = Feed(self.rt)
         self.ops = Ops(self.rt, self.definitions)
+        # the web workbench's (#14): local accounts, sessions and SSO logins, boards
+        self.accounts = Accounts(self.rt, self.definitions)
+        self.sessions = Sessions(self.rt)
+        self.boards = Boards(self.rt, self.reader)
 
     # ---- what the engine runs on ---------------------------------------------------------
     @property

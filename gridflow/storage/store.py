@@ -30,7 +30,9 @@ from sqlalchemy import event
 
 from gridflow.errors import GridflowError
 from gridflow.storage import schema as t
+from gridflow.storage.accounts import AccountStore, SessionStore
 from gridflow.storage.audit import AuditStore
+from gridflow.storage.boards import BoardQueries
 from gridflow.storage.browse import CaseBrowser
 from gridflow.storage.cases import CaseStore
 from gridflow.storage.definitions import DefinitionStore
@@ -142,6 +144,10 @@ class Store:
         self.idempotency = IdempotencyStore(self.is_sqlite)
         self.files = FileStore()
         self.ops = OpsQueries()
+        # the web workbench's (#14)
+        self.accounts = AccountStore()
+        self.sessions = SessionStore()
+        self.boards = BoardQueries()
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands
