@@ -80,6 +80,30 @@ class Boards:
             [ColumnCases([self.reader.case(r) for r in rows], n) for rows, n in found], kids
         )
 
+    def counts(
+        self, scope: CaseScope, filters: Sequence[CaseFilter], columns: Sequence[ColumnSpec]
+    ) -> list[list[int]]:
+        """For each filter (e.g. one per area of a street), each column's count; one
+        snapshot."""
+        now = self.rt.now()
+        store = self.rt.store
+        with store.read() as tx:
+            return [
+                [
+                    store.boards.count(
+                        tx,
+                        f,
+                        scope,
+                        spec.states,
+                        closed_since=None
+                        if spec.closed_within is None
+                        else now - spec.closed_within,
+                    )
+                    for spec in columns
+                ]
+                for f in filters
+            ]
+
     def column(
         self, scope: CaseScope, f: CaseFilter, spec: ColumnSpec, *, limit: int = 50
     ) -> ColumnCases:

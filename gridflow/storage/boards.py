@@ -59,6 +59,21 @@ class BoardQueries:
         q = _column(sa.select(_C), f, scope, states, closed_since).order_by(*order).limit(limit)
         return [CaseRecord(*r) for r in tx.execute(q)], int(total)
 
+    def count(
+        self,
+        tx: sa.Connection,
+        f: CaseFilter,
+        scope: CaseScope,
+        states: Sequence[str],
+        *,
+        closed_since: datetime | None = None,
+    ) -> int:
+        """How many visible cases in ``states`` match ``f`` (as :meth:`column` counts)."""
+        if not states:
+            return 0
+        q = _column(sa.select(sa.func.count()).select_from(_C), f, scope, states, closed_since)
+        return int(tx.execute(q).scalar_one())
+
     def open_children(self, tx: sa.Connection, parent_ids: Sequence[int]) -> dict[int, int]:
         """How many open children each of ``parent_ids`` has (absent: none)."""
         if not parent_ids:
