@@ -117,6 +117,7 @@ def _case_values(request: Request, who: Viewer, case_id: int) -> dict[str, Any]:
         for name, value in case.data.items()
         if name in d.fields
         and value not in (None, "", [])
+        and value != d.fields[name].default
         and d.fields[name].type not in ("file", "files")
         and name != d.title_field
     ]

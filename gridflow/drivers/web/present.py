@@ -62,6 +62,8 @@ class Present:
         return spec.label.get(self.lang) if spec and spec.label else name
 
     def trigger(self, d: Workflow, trigger: str) -> str:
+        if trigger == "start":
+            return "发起" if self.lang != "en" else "Started"
         if trigger.startswith("sla:"):
             return {"sla:escalate": "超时上报" if self.lang != "en" else "Escalated (SLA)"}.get(
                 trigger, trigger
