@@ -65,10 +65,16 @@ def make_web(tmp_path: Path) -> Iterator[Callable[..., WebHarness]]:
     """``make_web(**web_settings)``: a harness on a fresh world (SQLite)."""
     made: list[WebHarness] = []
 
-    def make(url: str | None = None, base_url: str = "http://testserver", **settings: Any):
+    def make(
+        url: str | None = None,
+        base_url: str = "http://testserver",
+        org: Path | None = None,
+        **settings: Any,
+    ):
         folder = tmp_path / f"w{len(made)}"
         folder.mkdir()
-        world = build_world(url or f"sqlite:///{folder / 'web.db'}", folder / "files")
+        extra = {"org": org} if org is not None else {}
+        world = build_world(url or f"sqlite:///{folder / 'web.db'}", folder / "files", **extra)
         harness = WebHarness(world, make_app(world, **settings), base_url)
         made.append(harness)
         return harness

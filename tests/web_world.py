@@ -85,14 +85,16 @@ def fast_hasher() -> Any:
     return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-def build_world(url: str, files_dir: Path, *, passwords: bool = True) -> World:
+def build_world(
+    url: str, files_dir: Path, *, passwords: bool = True, org: Path = WEB_ORG
+) -> World:
     from io import BytesIO
 
     from gridflow import Engine
     from gridflow.domain.org_loader import load_org_file
 
     clock = WorldClock()
-    engine = Engine(url, directory=load_org_file(WEB_ORG), clock=clock)
+    engine = Engine(url, directory=load_org_file(org), clock=clock)
     engine.files.configure(files_dir)
     engine.accounts.hasher = fast_hasher()
     w = World(engine, clock, files_dir)
