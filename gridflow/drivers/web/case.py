@@ -251,7 +251,7 @@ def _act(request: Request, who: Viewer, case_id: int, trigger: str, form: Any) -
             message, status = t("conflict", who.lang), 409
         except MissingFields as exc:
             message, status = str(exc), 422
-            errors = dict(exc.reasons or {})
+            errors = field_errors(exc, who.lang)
         except (Refused, FieldValueError) as exc:
             message, status = str(exc), 409
         else:
@@ -279,6 +279,13 @@ def _act(request: Request, who: Viewer, case_id: int, trigger: str, form: Any) -
     if all(a.trigger != trigger for a in actions):
         actions.insert(0, failed)
     return page(request, "case.html", status=status, actions=actions, feed_after=None, **values)
+
+
+def field_errors(exc: MissingFields, lang: str) -> dict[str, str]:
+    """What is wrong with each field a refusal names (a missing one: "required")."""
+    out = {name: t("required", lang) for name in exc.fields}
+    out.update(exc.reasons or {})
+    return out
 
 
 def _go(request: Request, target: str) -> Response:
@@ -346,7 +353,7 @@ def _start(request: Request, who: Viewer, workflow: str, form: Any) -> Response:
                 origin=origin(request, who),
             )
         except MissingFields as exc:
-            message, errors = str(exc), dict(exc.reasons or {})
+            message, errors = str(exc), field_errors(exc, who.lang)
         except (GridflowError, FieldValueError) as exc:
             message = str(exc)
         else:
