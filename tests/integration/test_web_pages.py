@@ -41,12 +41,20 @@ def test_forms_are_generated_from_the_workflow_yaml(web):
     coordinating = c.get(f"/cases/{web.world.cases['elevator']}").text
     assign = _form(coordinating, "assign")
     # required unit picker limited to departments, a date, optional list of units as checkboxes
-    lead = re.search(r'<select id="f-lead_department" name="lead_department" required>(.*?)</select>', assign, re.S)
+    lead = re.search(
+        r'<select id="f-lead_department" name="lead_department" required>(.*?)</select>',
+        assign,
+        re.S,
+    )
     assert lead and "派出所" in lead.group(1) and "宛南片区" not in lead.group(1)
-    assert re.search(r'<input id="f-deadline" type="date" name="deadline" value="" required>', assign)
+    assert re.search(
+        r'<input id="f-deadline" type="date" name="deadline" value="" required>', assign
+    )
     assert 'type="checkbox" name="co_departments" value="sanitation"' in assign
     escalate = _form(coordinating, "escalate")
-    assert re.search(r'<textarea id="c-escalate" name="comment" required', escalate)  # comment_required
+    assert re.search(
+        r'<textarea id="c-escalate" name="comment" required', escalate
+    )  # comment_required
     listed = c.get(f"/cases/{web.world.cases['stairs']}").text
     reject = _form(listed, "reject")
     # an enum with its value_labels (five choices: a select)
@@ -54,7 +62,9 @@ def test_forms_are_generated_from_the_workflow_yaml(web):
     merge = _form(listed, "merge")
     assert 'type="number" step="1" name="merged_into"' in merge
     # files: a photo input, the form multipart
-    report = _form(web.login("city_mgmt.liaison").get(f"/cases/{web.world.cases['drain']}").text, "report")
+    report = _form(
+        web.login("city_mgmt.liaison").get(f"/cases/{web.world.cases['drain']}").text, "report"
+    )
     assert 'enctype="multipart/form-data"' in report and 'type="file" name="photos"' in report
     assert "multiple" in report and 'accept="image/*' in report
     # enum radio buttons with labels (few choices), durations
@@ -63,7 +73,7 @@ def test_forms_are_generated_from_the_workflow_yaml(web):
     ext = _form(signed, "request_extension")
     assert 'name="extension"' in ext and 'list="durations"' in ext
     answered_form = _form(signed, "answer")
-    assert "name=\"answer\"" in answered_form
+    assert 'name="answer"' in answered_form
     start = c.get("/new/raise_hand").text
     assert 'type="radio" name="direction" value="grid_asks"' in start and "网格出题" in start
 
@@ -74,9 +84,14 @@ def test_firing_through_a_form_records_the_session_person_and_channel(web):
     token = web.csrf(c)
     r = c.post(
         f"/cases/{case_id}/act/assign",
-        data={"csrf": token, "lead_department": "police", "deadline": "2026-10-09",
-              "co_departments": ["sanitation", "city_mgmt"], "actor": "fenglin.head",
-              "version": str(web.engine.get(case_id).version)},
+        data={
+            "csrf": token,
+            "lead_department": "police",
+            "deadline": "2026-10-09",
+            "co_departments": ["sanitation", "city_mgmt"],
+            "actor": "fenglin.head",
+            "version": str(web.engine.get(case_id).version),
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}"
@@ -94,18 +109,30 @@ def test_a_refusal_is_shown_inline_with_the_engines_message(web):
     c = web.login("wannan.chief")
     case_id = web.world.cases["shed"]
     token = web.csrf(c)
-    r = c.post(f"/cases/{case_id}/act/submit_for_inspection", data={"csrf": token, "result": "已整改"})
+    r = c.post(
+        f"/cases/{case_id}/act/submit_for_inspection", data={"csrf": token, "result": "已整改"}
+    )
     assert r.status_code == 409
-    refusal = re.search(r'<div class="refusal" role="alert" data-refusal="submit_for_inspection">(.*?)</div>', r.text, re.S)
+    refusal = re.search(
+        r'<div class="refusal" role="alert" data-refusal="submit_for_inspection">(.*?)</div>',
+        r.text,
+        re.S,
+    )
     assert refusal and "tell the residents who raised it first" in refusal.group(1)
     assert "已整改" in _form(r.text, "submit_for_inspection")  # what was typed is kept
-    htmx = c.post(f"/cases/{case_id}/act/submit_for_inspection", data={"csrf": token}, headers={"HX-Request": "true"})
+    htmx = c.post(
+        f"/cases/{case_id}/act/submit_for_inspection",
+        data={"csrf": token},
+        headers={"HX-Request": "true"},
+    )
     assert htmx.status_code == 200 and htmx.text.lstrip().startswith('<form class="action"')
     assert "tell the residents who raised it first" in htmx.text
     assert web.engine.get(case_id).state == "feedback"
     missing = c.post(f"/cases/{web.world.cases['elevator']}/act/assign", data={"csrf": token})
     assert missing.status_code == 422
-    assert re.search(r'data-field="lead_department">.*?<div class="err">[^<]+</div>', missing.text, re.S)
+    assert re.search(
+        r'data-field="lead_department">.*?<div class="err">[^<]+</div>', missing.text, re.S
+    )
 
 
 def test_a_stale_page_is_told_the_case_moved(web):
@@ -113,7 +140,15 @@ def test_a_stale_page_is_told_the_case_moved(web):
     case_id = web.world.cases["bikes"]
     version = web.engine.get(case_id).version
     web.engine.fire(case_id, "accept", actor="wannan.chief")
-    r = c.post(f"/cases/{case_id}/act/reject", data={"csrf": web.csrf(c), "version": str(version), "reject_reason": "duplicate", "comment": "重复"})
+    r = c.post(
+        f"/cases/{case_id}/act/reject",
+        data={
+            "csrf": web.csrf(c),
+            "version": str(version),
+            "reject_reason": "duplicate",
+            "comment": "重复",
+        },
+    )
     assert r.status_code == 409 and "案件已被他人更新" in r.text
     assert web.engine.get(case_id).state == "coordinating"
 
@@ -122,25 +157,40 @@ def test_photos_uploaded_with_an_action_are_shown_on_its_step(web):
     c = web.login("city_mgmt.liaison")
     case_id = web.world.cases["drain"]
     files = [("photos", ("管道疏通后.png", io.BytesIO(photo_png()), "image/png"))]
-    r = c.post(f"/cases/{case_id}/act/report", data={"csrf": web.csrf(c), "result": "已疏通"}, files=files, follow_redirects=False)
+    r = c.post(
+        f"/cases/{case_id}/act/report",
+        data={"csrf": web.csrf(c), "result": "已疏通"},
+        files=files,
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text[:300]
     [photo] = web.engine.files.of_case(case_id)
     assert photo.name == "管道疏通后.png" and web.engine.get(case_id).data["photos"] == [photo.id]
     page = web.login("wannan.chief").get(f"/cases/{case_id}").text
-    step = re.search(r'<li data-seq="\d+">\s*<div><strong>反馈办理结果</strong>.*?</li>', page, re.S)
+    step = re.search(
+        r'<li data-seq="\d+">\s*<div><strong>反馈办理结果</strong>.*?</li>', page, re.S
+    )
     assert step and f'<img src="/files/{photo.id}"' in step.group(0)
     bad = [("photos", ("not-a-photo.png", io.BytesIO(b"MZ\x90\x00 an exe"), "image/png"))]
-    again = c.post(f"/cases/{web.world.cases['shed']}/act/report", data={"csrf": web.csrf(c), "result": "x"}, files=bad)
+    again = c.post(
+        f"/cases/{web.world.cases['shed']}/act/report",
+        data={"csrf": web.csrf(c), "result": "x"},
+        files=bad,
+    )
     assert again.status_code in (409, 422) and "refused file type" in again.text
 
 
 def test_the_area_board_columns_filters_and_cards(web):
     c = web.login("wannan.chief")
     html = c.get("/board").text
-    columns = dict(re.findall(r'<section class="column" data-column="(\w+)">(.*?)</section>', html, re.S))
+    columns = dict(
+        re.findall(r'<section class="column" data-column="(\w+)">(.*?)</section>', html, re.S)
+    )
     assert list(columns) == ["problem", "coordination", "feedback", "closure"]
     assert "楼道堆物堵塞消防通道" in columns["problem"]
-    assert "垃圾分类点异味扰民" in columns["coordination"] and "2个待答问题" in columns["coordination"]
+    assert (
+        "垃圾分类点异味扰民" in columns["coordination"] and "2个待答问题" in columns["coordination"]
+    )
     assert "违章搭建彩钢板棚" in columns["feedback"] and "牵头部门：城管中队" in columns["feedback"]
     assert "小区路灯损坏" in columns["closure"] and "返工1次" in columns["closure"]
     assert "围墙破损存在安全隐患" in columns["closure"]
@@ -151,7 +201,12 @@ def test_the_area_board_columns_filters_and_cards(web):
     dept = c.get("/board/columns", params={"unit": "wannan", "department": "city_mgmt"}).text
     assert "违章搭建彩钢板棚" in dept and "楼道堆物堵塞消防通道" not in dept
     street = web.login("fenglin.head").get("/board", params={"unit": "fenglin"}).text
-    rows = dict(re.findall(r'<td><a href="/board\?unit=(\w+)">[^<]+</a></td>((?:<td class="num">\d+</td>){4})', street))
+    rows = dict(
+        re.findall(
+            r'<td><a href="/board\?unit=(\w+)">[^<]+</a></td>((?:<td class="num">\d+</td>){4})',
+            street,
+        )
+    )
     assert re.findall(r"\d+", rows["wannan"]) == ["2", "3", "1", "2"]
     assert re.findall(r"\d+", rows["ximu"]) == ["1", "0", "0", "0"]
 
@@ -166,10 +221,16 @@ def test_hands_boards_and_a_one_tap_raise(web):
     assert "夜间平安巡逻志愿队招募" in race and "剩余名额2" in race and "认领截止" in race
     assert "垃圾分类宣传进楼组" in race and "剩余名额2" in race  # 3 places, one hand raised
     patrol = web.world.cases["patrol"]
-    form = re.search(rf'<form method="post" action="/cases/{patrol}/act/raise_hand".*?</form>', race, re.S)
+    form = re.search(
+        rf'<form method="post" action="/cases/{patrol}/act/raise_hand".*?</form>', race, re.S
+    )
     assert form, race
     token = re.search(r'name="csrf" value="([^"]+)"', form.group(0)).group(1)
-    r = c.post(f"/cases/{patrol}/act/raise_hand", data={"csrf": token, "return_to": "/hands"}, headers={"HX-Request": "true"})
+    r = c.post(
+        f"/cases/{patrol}/act/raise_hand",
+        data={"csrf": token, "return_to": "/hands"},
+        headers={"HX-Request": "true"},
+    )
     assert r.status_code == 204 and r.headers["HX-Redirect"] == "/hands"
     assert web.engine.get(patrol).data["hands"] == ["wannan-r1"]
     after = c.get("/hands").text.split("<h2>抢答题</h2>")[1]
@@ -184,10 +245,16 @@ def test_reports_show_the_same_figures_as_the_report_command(web):
     c = web.login("wannan.chief")
     html = c.get("/reports", params={"unit": "wannan", "period": "2026Q3"}).text
     engine = web.engine
-    figures = compute(engine, unit="wannan", period=Period.parse("2026Q3", tz=engine.calendar.tz.key))
+    figures = compute(
+        engine, unit="wannan", period=Period.parse("2026Q3", tz=engine.calendar.tz.key)
+    )
     for group in ("four_list", "grid_asks", "dept_asks"):
         for key, _label, _raw, shown, _f in metric_rows(figures, group):
-            cell = re.search(rf'data-group="{group}".*?<tr data-key="{re.escape(key)}"><td[^>]*>[^<]*</td><td class="num">([^<]*)</td>', html, re.S)
+            cell = re.search(
+                rf'data-group="{group}".*?<tr data-key="{re.escape(key)}"><td[^>]*>[^<]*</td><td class="num">([^<]*)</td>',
+                html,
+                re.S,
+            )
             assert cell and cell.group(1) == shown, (group, key)
     assert html.count('<svg class="chart') >= 2
     xlsx = c.get("/reports/kpis.xlsx", params={"unit": "wannan", "period": "2026Q3"})
@@ -200,19 +267,29 @@ def test_admin_retries_dead_notices_sets_passwords_and_manages_tokens(web):
     engine = web.engine
     with engine.store.write() as tx:  # one notice dead-lettered by a channel
         row = engine.outbox.notices(None, 1)[0]
-        tx.exec_driver_sql("UPDATE gf_outbox SET status='dead', last_error='550 mailbox unavailable' WHERE id=?", (row.id,))
+        tx.exec_driver_sql(
+            "UPDATE gf_outbox SET status='dead', last_error='550 mailbox unavailable' WHERE id=?",
+            (row.id,),
+        )
     admin = web.login("ops.admin")
     page = admin.get("/admin/notices").text
     assert "550 mailbox unavailable" in page
     token = web.csrf(admin)
     r = admin.post(f"/admin/notices/{row.id}/retry", data={"csrf": token}, follow_redirects=False)
     assert r.status_code == 303 and engine.outbox.notices("dead", 10) == []
-    r = admin.post("/admin/people/wannan.patrol/password", data={"csrf": token, "password": "a fresh password"})
+    r = admin.post(
+        "/admin/people/wannan.patrol/password", data={"csrf": token, "password": "a fresh password"}
+    )
     assert r.status_code == 200 and "已为wannan.patrol设置密码" in r.text
     assert engine.accounts.verify("wannan.patrol", "a fresh password")
-    weak = admin.post("/admin/people/wannan.patrol/password", data={"csrf": token, "password": "short"})
+    weak = admin.post(
+        "/admin/people/wannan.patrol/password", data={"csrf": token, "password": "short"}
+    )
     assert weak.status_code == 422 and "at least 10" in weak.text
-    made = admin.post("/admin/tokens", data={"csrf": token, "principal": "fenglin.dispatch", "label": "城运对接", "days": "30"})
+    made = admin.post(
+        "/admin/tokens",
+        data={"csrf": token, "principal": "fenglin.dispatch", "label": "城运对接", "days": "30"},
+    )
     secret = re.search(r'<p class="secret" data-token>(gf_[^<]+)</p>', made.text).group(1)
     assert made.headers["cache-control"] == "no-store"
     assert engine.tokens.check(secret).principal == "fenglin.dispatch"
@@ -238,7 +315,12 @@ def test_english_switch_and_starting_a_case(web):
     c.get("/lang/zh-CN")
     token = web.csrf(c)
     files = [("photos", ("楼道.png", io.BytesIO(photo_png()), "image/png"))]
-    r = c.post("/new/four_list", data={"csrf": token, "title": "消防栓缺失", "source": "visit"}, files=files, follow_redirects=False)
+    r = c.post(
+        "/new/four_list",
+        data={"csrf": token, "title": "消防栓缺失", "source": "visit"},
+        files=files,
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     case_id = int(r.headers["location"].rsplit("/", 1)[1])
     case = web.engine.get(case_id)

@@ -14,14 +14,21 @@ FOREIGN = "西木一村下水道反味"  # the title of the case in Ximu (outsid
 def test_cases_outside_scope_are_403_whether_or_not_they_exist(web):
     ximu = web.world.cases["ximu"]
     c = web.login("wannan.chief")
-    for path in (f"/cases/{ximu}", f"/cases/{ximu}/live", f"/cases/{ximu}/actions", "/cases/999999"):
+    for path in (
+        f"/cases/{ximu}",
+        f"/cases/{ximu}/live",
+        f"/cases/{ximu}/actions",
+        "/cases/999999",
+    ):
         r = c.get(path)
         assert r.status_code == 403, (path, r.status_code)
         assert FOREIGN not in r.text
     before = web.engine.get(ximu).version
     r = c.post(f"/cases/{ximu}/act/accept", data={"csrf": web.csrf(c)})
     assert r.status_code == 403 and web.engine.get(ximu).version == before
-    assert any(a.outcome == "forbidden" and a.channel == "web" for a in web.engine.audit.page(limit=20))
+    assert any(
+        a.outcome == "forbidden" and a.channel == "web" for a in web.engine.audit.page(limit=20)
+    )
     own = web.login("ximu.chief")
     assert own.get(f"/cases/{ximu}").status_code == 200
 
@@ -54,7 +61,9 @@ def test_boards_outside_scope_are_403_and_counts_leak_nothing(web):
     assert wannan.get("/board", params={"unit": "ximu"}).status_code == 403
     assert wannan.get("/board", params={"unit": "fenglin"}).status_code == 403  # above: no
     assert wannan.get("/board/columns", params={"unit": "ximu"}).status_code == 403
-    assert wannan.get("/board", params={"unit": "wannan", "committee": "ximu-r1"}).status_code == 403
+    assert (
+        wannan.get("/board", params={"unit": "wannan", "committee": "ximu-r1"}).status_code == 403
+    )
     own = wannan.get("/board")
     assert own.status_code == 200 and FOREIGN not in own.text
     assert _counts(own.text) == {"problem": 2, "coordination": 3, "feedback": 1, "closure": 2}
@@ -86,11 +95,25 @@ def test_lists_and_reports_show_only_the_scope(web):
 
 def test_admin_pages_need_the_admin_permission(web):
     chief = web.login("wannan.chief")
-    for path in ("/admin/notices", "/admin/workflows", "/admin/people", "/admin/tokens", "/admin/workflows/four_list.svg"):
+    for path in (
+        "/admin/notices",
+        "/admin/workflows",
+        "/admin/people",
+        "/admin/tokens",
+        "/admin/workflows/four_list.svg",
+    ):
         assert chief.get(path).status_code == 403, path
     token = web.csrf(chief)
-    assert chief.post("/admin/people/fenglin.head/password", data={"csrf": token, "password": "x" * 12}).status_code == 403
-    assert chief.post("/admin/tokens", data={"csrf": token, "principal": "wannan.chief"}).status_code == 403
+    assert (
+        chief.post(
+            "/admin/people/fenglin.head/password", data={"csrf": token, "password": "x" * 12}
+        ).status_code
+        == 403
+    )
+    assert (
+        chief.post("/admin/tokens", data={"csrf": token, "principal": "wannan.chief"}).status_code
+        == 403
+    )
     assert web.engine.tokens.listed() == []
     admin = web.login("ops.admin")
     for path in ("/admin/notices", "/admin/workflows", "/admin/people", "/admin/tokens"):

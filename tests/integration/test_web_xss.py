@@ -35,7 +35,9 @@ class Markup(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.bad.append(f"<{tag} {name}=…>")
-            if name in ("href", "src", "action") and (value or "").strip().lower().startswith("javascript:"):
+            if name in ("href", "src", "action") and (value or "").strip().lower().startswith(
+                "javascript:"
+            ):
                 self.bad.append(f"<{tag} {name}={value}>")
         if tag == "script":
             src = dict(attrs).get("src") or ""
@@ -75,24 +77,59 @@ def test_payloads_in_every_user_field_render_inert(make_web, tmp_path):
     cases = web.world.cases
     # titles, a text field, a comment, an answer, a result, file names
     for i, payload in enumerate(PAYLOADS):
-        case = engine.start("four_list", actor="wannan-r1.chief", data={"title": payload, "description": payload, "location": payload})
-        engine.fire(case.id, "reject", actor="wannan.chief", data={"reject_reason": "other"}, comment=payload)
+        case = engine.start(
+            "four_list",
+            actor="wannan-r1.chief",
+            data={"title": payload, "description": payload, "location": payload},
+        )
+        engine.fire(
+            case.id,
+            "reject",
+            actor="wannan.chief",
+            data={"reject_reason": "other"},
+            comment=payload,
+        )
         cases[f"x{i}"] = case.id
-    engine.fire(cases["ask_police2"], "answer", actor="police.liaison", data={"answer": PAYLOADS[0]}, comment=PAYLOADS[3])
+    engine.fire(
+        cases["ask_police2"],
+        "answer",
+        actor="police.liaison",
+        data={"answer": PAYLOADS[0]},
+        comment=PAYLOADS[3],
+    )
     drain = cases["drain"]
     chief = web.login("city_mgmt.liaison")
     token = web.csrf(chief)
-    files = [("photos", (PAYLOADS[1] + ".png", io.BytesIO(photo_png()), "image/png")),
-             ("photos", (PAYLOADS[2] + ".png", io.BytesIO(photo_png(hue=50)), "image/png"))]
-    r = chief.post(f"/cases/{drain}/act/report", data={"csrf": token, "result": PAYLOADS[4]}, files=files, follow_redirects=False)
+    files = [
+        ("photos", (PAYLOADS[1] + ".png", io.BytesIO(photo_png()), "image/png")),
+        ("photos", (PAYLOADS[2] + ".png", io.BytesIO(photo_png(hue=50)), "image/png")),
+    ]
+    r = chief.post(
+        f"/cases/{drain}/act/report",
+        data={"csrf": token, "result": PAYLOADS[4]},
+        files=files,
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text[:400]
     # (clients send a double quote in a file name as %22, as browsers do)
     names = {f.name.replace("%22", '"') for f in engine.files.of_case(drain)}
     assert names == {PAYLOADS[1] + ".png", PAYLOADS[2] + ".png"}
-    engine.files.store(io.BytesIO(photo_png()), "<svg onload=window.__xss=9>.png", uploader="wannan.chief", case_id=drain)
+    engine.files.store(
+        io.BytesIO(photo_png()),
+        "<svg onload=window.__xss=9>.png",
+        uploader="wannan.chief",
+        case_id=drain,
+    )
 
     viewers = {
-        "wannan.chief": ["/my", "/board", "/board/columns", "/hands", "/reports?period=2026Q3", "/new/four_list"],
+        "wannan.chief": [
+            "/my",
+            "/board",
+            "/board/columns",
+            "/hands",
+            "/reports?period=2026Q3",
+            "/new/four_list",
+        ],
         "fenglin.head": ["/board?unit=fenglin", "/my"],
         "police.liaison": ["/hands"],
         "ops.admin": ["/admin/notices", "/admin/people", "/admin/tokens", "/admin/workflows"],
@@ -100,7 +137,11 @@ def test_payloads_in_every_user_field_render_inert(make_web, tmp_path):
     seen_payload_text = set()
     for who, paths in viewers.items():
         c = web.login(who)
-        for path in paths + [f"/cases/{cid}" for cid in cases.values() if who == "fenglin.head"] + [f"/cases/{drain}/live", f"/cases/{drain}/actions"]:
+        for path in (
+            paths
+            + [f"/cases/{cid}" for cid in cases.values() if who == "fenglin.head"]
+            + [f"/cases/{drain}/live", f"/cases/{drain}/actions"]
+        ):
             r = c.get(path)
             if r.status_code == 403:
                 continue
