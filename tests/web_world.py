@@ -85,9 +85,7 @@ def fast_hasher() -> Any:
     return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-def build_world(
-    url: str, files_dir: Path, *, passwords: bool = True, org: Path = WEB_ORG
-) -> World:
+def build_world(url: str, files_dir: Path, *, passwords: bool = True, org: Path = WEB_ORG) -> World:
     from io import BytesIO
 
     from gridflow import Engine
@@ -234,6 +232,7 @@ class Server:
             timeout_graceful_shutdown=1,
             lifespan="on",
         )
+        self.app = app
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="web-test-server", daemon=True)
         self.thread.start()
@@ -247,6 +246,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        api = getattr(self.app.state, "api", None)
+        if api is not None:
+            api.stopping.set()  # open event streams end now
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
