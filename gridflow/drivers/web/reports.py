@@ -78,7 +78,8 @@ def rate_bars(rows: list[tuple[str, float | None]], title: str) -> Markup:
     return Markup("".join(parts))
 
 
-def _charts(figures: dict[str, Any], lang: str) -> list[Markup]:
+def _charts(figures: dict[str, Any], lang: str) -> list[tuple[str, Markup]]:
+    """(title, chart): the four-list outcomes as a donut, each group's rates as bars."""
     out = []
     four = figures.get("four_list") or {}
     labels = {k: (zh, en) for k, (_kind, zh, en, _f) in rp_metrics("four_list").items()}
@@ -92,7 +93,7 @@ def _charts(figures: dict[str, Any], lang: str) -> list[Markup]:
         for k in ("written_off", "in_progress", "rejected", "merged")
     ]
     title = GROUPS["four_list"][1 if lang == "en" else 0]
-    out.append(rp.donut(items, title=title, empty="—"))
+    out.append((title, rp.donut(items, title=title, empty="—")))
     for group in CHART_GROUPS:
         rates = [
             (label, raw)
@@ -100,7 +101,8 @@ def _charts(figures: dict[str, Any], lang: str) -> list[Markup]:
             if rp_metrics(group)[key][0] == "rate"
         ]
         if rates:
-            out.append(rate_bars(rates, GROUPS[group][1 if lang == "en" else 0]))
+            name = GROUPS[group][1 if lang == "en" else 0]
+            out.append((name, rate_bars(rates, name)))
     return out
 
 
