@@ -329,3 +329,27 @@ def test_english_switch_and_starting_a_case(web):
     missing = c.post("/new/four_list", data={"csrf": token, "source": "visit"})
     assert missing.status_code == 422 and "required" in missing.text
     assert web.login("police.liaison").get("/new/four_list").status_code == 403
+
+
+def test_the_workbench_on_postgresql(make_web, pg_url):
+    """The same pages on PostgreSQL: sessions, boards (counts, open children), a fire."""
+    web = make_web(url=pg_url)
+    c = web.login("wannan.chief")
+    html = c.get("/board").text
+    assert dict(re.findall(r'data-count="(\w+)">(\d+)<', html)) == {
+        "problem": "2",
+        "coordination": "3",
+        "feedback": "1",
+        "closure": "2",
+    }
+    assert "2个待答问题" in html
+    r = c.post(
+        f"/cases/{web.world.cases['stairs']}/act/accept",
+        data={"csrf": web.csrf(c)},
+        follow_redirects=False,
+    )
+    assert (
+        r.status_code == 303 and web.engine.get(web.world.cases["stairs"]).state == "coordinating"
+    )
+    assert c.post("/logout", data={"csrf": web.csrf(c)}, follow_redirects=False).status_code == 303
+    assert c.get("/my", follow_redirects=False).status_code == 303
