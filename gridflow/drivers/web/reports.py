@@ -101,8 +101,8 @@ def _charts(figures: dict[str, Any], lang: str) -> list[tuple[str, Markup]]:
             if rp_metrics(group)[key][0] == "rate"
         ]
         if rates:
-            name = GROUPS[group][1 if lang == "en" else 0]
-            out.append((name, rate_bars(rates, name)))
+            heading = GROUPS[group][1 if lang == "en" else 0]
+            out.append((heading, rate_bars(rates, heading)))
     return out
 
 
