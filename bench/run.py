@@ -25,7 +25,7 @@ _here = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 sys.path.insert(0, str(_here.parent))
 
-from bench import cli, demo, fire, kpi, life, scale, tick  # noqa: E402
+from bench import cli, demo, fire, kpi, life, scale, tick, web  # noqa: E402
 from bench import http as http_api  # noqa: E402
 from bench.common import BENCH, RESULTS, fmt, machine, write_json  # noqa: E402
 
@@ -38,6 +38,7 @@ BENCHES = {
     "scale": scale,
     "http": http_api,
     "demo": demo,
+    "web": web,
 }
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
@@ -241,10 +242,28 @@ def markdown(results: dict) -> str:
         ]
         if "skipped" in r.get("postgresql", {}):
             lines += [f"PostgreSQL skipped: {r['postgresql']['skipped']}.", ""]
+    if "web" in b and "board" in b["web"]:
+        r = b["web"]
+        board, weights = web.markdown_rows(r)
+        lines += [
+            f"### 8. Web workbench — {_verdict(r)} (target: area board render ≤ 3 × its query)",
+            "",
+            f"Area board of Wannan with {r['board']['cases']} open four-list problems "
+            f"({r['board']['cards_shown']} cards shown, {r['board']['html_kb']} KB of HTML).",
+            "",
+            _table(["", "median (min–max)"], board),
+            "",
+            "Page weight (KB; JS + CSS: "
+            + ", ".join(f"{k} {v}" for k, v in r["weights"]["assets"].items())
+            + f"; {r['weights']['assets_gz_kb']} KB gzipped):",
+            "",
+            _table(["page", "HTML", "HTML gz", "HTML+JS+CSS", "… gz"], weights),
+            "",
+        ]
     if "demo" in b and "ratio" in b["demo"]:
         r = b["demo"]
         lines += [
-            f"### 8. `gridflow demo` against the commit before this wave — {_verdict(r)} "
+            f"### 9. `gridflow demo` against the commit before this wave — {_verdict(r)} "
             f"({r['target']})",
             "",
             f"{r['repeats']} pairs, alternated, fresh processes, days: {r['days']}.",

@@ -71,6 +71,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DurationError": ("gridflow.errors", "DurationError"),
     "InvalidArgument": ("gridflow.errors", "InvalidArgument"),
     "StorageError": ("gridflow.errors", "StorageError"),
+    # the web workbench's (#14)
+    "PasswordRefused": ("gridflow.errors", "PasswordRefused"),
 }
 __all__ = [
     "SYSTEM",
@@ -101,6 +103,7 @@ __all__ = [
     "MissingFields",
     "NotFound",
     "OutboundNotice",
+    "PasswordRefused",
     "Period",
     "PeriodError",
     "PermissionRefused",
@@ -151,6 +154,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         InvalidTrigger,
         MissingFields,
         NotFound,
+        PasswordRefused,
         PeriodError,
         PermissionRefused,
         Problem,

@@ -29,6 +29,7 @@
     ├── RateLimited            too many failed authentications from one address (429)
     ├── IdempotencyError       an Idempotency-Key reused with another request, or in flight
     ├── FileRefused            an upload too large, of a refused type, or with an unsafe name
+    ├── PasswordRefused        a new local password that fails the policy (too short …)
     └── CaseMoved              internal: the case changed between read and write; the engine
                                re-checks the event (never escapes ``Engine``)
 
@@ -394,4 +395,13 @@ class FileRefused(GridflowError):
         content_type: str | None = None,
     ):
         self.reason, self.limit, self.content_type = reason, limit, content_type
+        super().__init__(message)
+
+
+class PasswordRefused(GridflowError):
+    """A new local password refused by the policy: ``reason`` is ``too_short`` (``limit``
+    characters at least), ``too_long`` or ``is_name`` (the person's id or name)."""
+
+    def __init__(self, message: str, *, reason: str, limit: int | None = None):
+        self.reason, self.limit = reason, limit
         super().__init__(message)

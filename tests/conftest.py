@@ -20,7 +20,7 @@ import pytest
 
 from gridflow.domain.org import Actor, Directory, Grant
 
-pytest_plugins = ["http_fixtures"]  # the HTTP API's fixtures (tests/http_fixtures.py)
+pytest_plugins = ["http_fixtures", "web_fixtures"]  # the HTTP API's and the workbench's fixtures
 
 DATA = Path(__file__).parent / "data"
 BROKEN = DATA / "broken"

@@ -269,6 +269,9 @@ class FieldDef(Strict):
             raise ValueError(f"must be a number or a duration, not {value!r}")
         return value
 
+    # how people read enum choices: ``{simple: {zh: 简单, en: Simple}}`` (forms, pages)
+    value_labels: dict[str, Label] | None = None
+
     @model_validator(mode="after")
     def _shape(self) -> FieldDef:
         for bound in ("max", "min"):
@@ -295,7 +298,16 @@ class FieldDef(Strict):
             raise ValueError("a list field needs 'items' (its element type)")
         if self.items and self.type != "list":
             raise ValueError("'items' only applies to list fields")
+        if self.value_labels:
+            unknown = sorted(set(self.value_labels) - set(self.values or []))
+            if unknown:
+                raise ValueError(f"value_labels: {unknown[0]!r} is not one of the values")
         return self
+
+    def choice_label(self, value: str, lang: str = "zh-CN") -> str:
+        """How people read the enum choice ``value`` (the value itself when unlabelled)."""
+        label = (self.value_labels or {}).get(value)
+        return label.get(lang) if label else value
 
 
 class DueChoice(Strict):

@@ -22,6 +22,9 @@ The file is ``$GRIDFLOW_CONFIG`` or ``./gridflow.toml``. Example (every key opti
     [http]                             # `gridflow serve` (see drivers/http/settings.py)
     port = 8080
 
+    [web]                              # the workbench beside it (see drivers/web/settings.py)
+    idle_minutes = 480
+
     [channels.email]
     type = "smtp"
     host = "127.0.0.1"
@@ -44,6 +47,7 @@ from gridflow.errors import GridflowError
 if TYPE_CHECKING:
     from gridflow.domain.calendar import BusinessCalendar
     from gridflow.drivers.http.settings import HttpSettings
+    from gridflow.drivers.web.settings import WebSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///gridflow.db"
 
@@ -84,6 +88,7 @@ class Settings:
     cache_dir: str | None = None  # parsed files kept by their text; "none": no cache
     source: str | None = None  # the file these came from, if any
     http: HttpSettings = field(default_factory=lambda: _http({}))  # `gridflow serve`
+    web: WebSettings = field(default_factory=lambda: _web({}))  # the workbench (#14)
 
     def parse_cache(self) -> Path | None:
         """Where parsed workflow and org files are kept (``cache_dir``,
@@ -119,6 +124,7 @@ _TOP: dict[str, tuple[type, ...]] = {
     "channels": (dict,),
     "cache_dir": (str,),
     "http": (dict,),
+    "web": (dict,),
 }
 _CALENDAR: dict[str, tuple[type, ...]] = {
     "timezone": (str,),
@@ -159,9 +165,11 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     cal = raw.pop("calendar", {}) or {}
     _check(candidate, "calendar", cal, _CALENDAR)
     http = raw.pop("http", {}) or {}
+    web = raw.pop("web", {}) or {}
     settings = Settings(
         calendar=CalendarSettings(**cal),
         http=_http(http),
+        web=_web(web),
         source=str(candidate) if candidate.is_file() else None,
         **raw,
     )
@@ -182,3 +190,10 @@ def _http(raw: dict[str, Any]) -> HttpSettings:
     from gridflow.drivers.http.settings import HttpSettings
 
     return HttpSettings.load(raw)
+
+
+def _web(raw: dict[str, Any]) -> WebSettings:
+    """The ``[web]`` table (the workbench of ``gridflow serve``)."""
+    from gridflow.drivers.web.settings import WebSettings
+
+    return WebSettings.load(raw)

@@ -18,6 +18,9 @@ It is composed of parts, each one idea, sharing a :class:`~gridflow.service.runt
     browse       Browse        keyset pages of cases, facet counts, the inbox
     feed         Feed          every step as an event, in commit order, after a cursor
     ops          Ops           readiness and figures for metrics
+    accounts     Accounts      local passwords (argon2 hashes) for the web workbench
+    sessions     Sessions      web sessions (hashed ids, CSRF tokens, expiry), SSO logins
+    boards       Boards        cases in columns of states with exact counts (area boards)
 
 The methods below are the public API; they check who acts (``actor``) and delegate.
 """
@@ -59,7 +62,9 @@ from gridflow.storage.store import Store
 
 if TYPE_CHECKING:
     from gridflow.domain.templates.renderer import TemplateRenderer
+    from gridflow.service.accounts import Accounts
     from gridflow.service.audit import Audit
+    from gridflow.service.boards import Boards
     from gridflow.service.browse import Browse
     from gridflow.service.feed import Feed
     from gridflow.service.files import Files
@@ -67,6 +72,7 @@ if TYPE_CHECKING:
     from gridflow.service.kpi import Reports
     from gridflow.service.ops import Ops
     from gridflow.service.principals import Principals
+    from gridflow.service.sessions import Sessions
     from gridflow.service.tokens import Tokens
 
 __all__ = ["BUILTIN_ORG", "BUILTIN_WORKFLOWS", "Engine", "TickResult"]
@@ -183,6 +189,25 @@ class Engine:
         from gridflow.service.ops import Ops
 
         return Ops(self.rt, self.definitions)
+
+    # the web workbench's (#14): local accounts, sessions and SSO logins, boards
+    @part
+    def accounts(self) -> Accounts:
+        from gridflow.service.accounts import Accounts
+
+        return Accounts(self.rt, self.definitions)
+
+    @part
+    def sessions(self) -> Sessions:
+        from gridflow.service.sessions import Sessions
+
+        return Sessions(self.rt)
+
+    @part
+    def boards(self) -> Boards:
+        from gridflow.service.boards import Boards
+
+        return Boards(self.rt, self.reader)
 
     # ---- what the engine runs on ---------------------------------------------------------
     @property

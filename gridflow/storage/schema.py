@@ -14,6 +14,17 @@ SCHEMA_VERSION = 3
 metadata = sa.MetaData()
 
 
+account_t = sa.Table(
+    "gf_account",
+    metadata,
+    sa.Column("person", sa.String(), primary_key=True, nullable=False),
+    sa.Column("password_hash", sa.String(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_by", sa.String(), nullable=True),
+)
+
+
 audit_t = sa.Table(
     "gf_audit",
     metadata,
@@ -221,6 +232,19 @@ idempotency_t = sa.Table(
 )
 
 
+login_state_t = sa.Table(
+    "gf_login_state",
+    metadata,
+    sa.Column("state_hash", sa.String(), primary_key=True, nullable=False),
+    sa.Column("provider", sa.String(), nullable=False),
+    sa.Column("nonce", sa.String(), nullable=False),
+    sa.Column("verifier", sa.String(), nullable=False),
+    sa.Column("next_url", sa.String(), nullable=False, default="/"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_gf_login_state_created_at", "created_at"),
+)
+
+
 meta_t = sa.Table(
     "gf_meta",
     metadata,
@@ -267,6 +291,23 @@ outbox_t = sa.Table(
     sa.Column("sent_at", UTCDateTime(), nullable=True),
     sa.Index("ix_gf_outbox_case_id", "case_id"),
     sa.Index("ix_gf_outbox_next", "status", "next_attempt_at"),
+)
+
+
+session_t = sa.Table(
+    "gf_session",
+    metadata,
+    sa.Column("id_hash", sa.String(), primary_key=True, nullable=False),
+    sa.Column("person", sa.String(), nullable=False),
+    sa.Column("via", sa.String(), nullable=False),
+    sa.Column("csrf", sa.String(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("seen_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("address", sa.String(), nullable=True),
+    sa.Column("user_agent", sa.String(), nullable=False, default=""),
+    sa.Index("ix_gf_session_expires_at", "expires_at"),
+    sa.Index("ix_gf_session_person", "person"),
 )
 
 

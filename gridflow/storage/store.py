@@ -50,7 +50,9 @@ from gridflow.storage.outbox import OutboxStore
 from gridflow.storage.timers import TimerStore
 
 if TYPE_CHECKING:
+    from gridflow.storage.accounts import AccountStore, SessionStore
     from gridflow.storage.audit import AuditStore
+    from gridflow.storage.boards import BoardQueries
     from gridflow.storage.browse import CaseBrowser
     from gridflow.storage.files import FileStore
     from gridflow.storage.idempotency import IdempotencyStore
@@ -251,6 +253,25 @@ class Store:
         from gridflow.storage.ops import OpsQueries
 
         return OpsQueries()
+
+    # the web workbench's (#14)
+    @part
+    def accounts(self) -> AccountStore:
+        from gridflow.storage.accounts import AccountStore
+
+        return AccountStore()
+
+    @part
+    def sessions(self) -> SessionStore:
+        from gridflow.storage.accounts import SessionStore
+
+        return SessionStore()
+
+    @part
+    def boards(self) -> BoardQueries:
+        from gridflow.storage.boards import BoardQueries
+
+        return BoardQueries()
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands

@@ -319,6 +319,45 @@ class EventRow(SQLModel, table=True):
     at: datetime = _time()
 
 
+# ---- the web workbench's tables (#14): local accounts, sessions, pending SSO logins ---------
+class AccountRow(SQLModel, table=True):
+    """A person's local password (argon2 hash; the password itself is never stored)."""
+
+    __tablename__ = "gf_account"
+    person: str = Field(primary_key=True)  # a person of the org directory
+    password_hash: str
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+    updated_by: str | None = None
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in browser: only the SHA-256 of the session id (the cookie) is kept."""
+
+    __tablename__ = "gf_session"
+    id_hash: str = Field(primary_key=True)
+    person: str = Field(index=True)
+    via: str  # password | oidc | wecom
+    csrf: str  # the session's CSRF token (forms and htmx requests carry it)
+    created_at: datetime = _time()
+    seen_at: datetime = _time()  # last request (idle expiry counts from here)
+    expires_at: datetime = _time(index=True)  # absolute expiry
+    address: str | None = None
+    user_agent: str = ""
+
+
+class LoginStateRow(SQLModel, table=True):
+    """An SSO login under way: state, nonce and PKCE verifier until the callback (minutes)."""
+
+    __tablename__ = "gf_login_state"
+    state_hash: str = Field(primary_key=True)
+    provider: str  # oidc | wecom
+    nonce: str
+    verifier: str  # PKCE code verifier
+    next_url: str = "/"
+    created_at: datetime = _time(index=True)
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -338,3 +377,6 @@ audit_t: sa.Table = SQLModel.metadata.tables["gf_audit"]
 idempotency_t: sa.Table = SQLModel.metadata.tables["gf_idempotency"]
 file_t: sa.Table = SQLModel.metadata.tables["gf_file"]
 event_t: sa.Table = SQLModel.metadata.tables["gf_event"]
+account_t: sa.Table = SQLModel.metadata.tables["gf_account"]
+session_t: sa.Table = SQLModel.metadata.tables["gf_session"]
+login_state_t: sa.Table = SQLModel.metadata.tables["gf_login_state"]

@@ -80,3 +80,18 @@ def test_fire_bench_quick(bench):
     assert isinstance(res["met"], bool)
     rows = fire.rows(res)
     assert len(rows) == 4 and all(len(r) == 3 for r in rows)
+
+
+def test_web_bench_quick(bench):
+    """The workbench's benchmark runs: board render and query both measured, every page
+    weighed (sane figures only)."""
+    from bench import web
+
+    res = web.run(quick=True, log=lambda m: None)
+    b = res["board"]
+    assert b["cases"] == 200 and b["cards_shown"] > 0
+    assert b["query"]["median"] > 0 and b["render"]["median"] > 0
+    pages = res["weights"]["pages"]
+    assert len(pages) == 13 and all(0 < p["html_kb"] < p["total_kb"] for p in pages)
+    board, weights = web.markdown_rows(res)
+    assert len(board) == 5 and len(weights) == 13

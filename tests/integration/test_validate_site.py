@@ -100,7 +100,7 @@ def test_one_file_that_spawns_another_finds_it_next_to_it(site, tmp_path):
     result = validate(alone / "four_list.yaml")
     assert result.exit_code == 1
     assert errors(result) == [
-        f"{alone}/four_list.yaml:215:7: transitions[4].spawn.workflow: unknown workflow "
+        f"{alone}/four_list.yaml:229:7: transitions[4].spawn.workflow: unknown workflow "
         "'raise_hands' (did you mean 'raise_hand'?)"
     ]
 

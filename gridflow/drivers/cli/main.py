@@ -8,6 +8,7 @@ One module per group of commands, each a list ``COMMANDS`` added here::
     calendar   calendar due | show | recompute      report    report, report yearly
     demo       demo                                 serve     serve (the HTTP API)
     tokens     token create | list | revoke
+    users      user set-password | list | remove (the web workbench's accounts)
 
 Shared by all: :mod:`gridflow.drivers.cli.context` (settings, the engine, clean errors).
 """
@@ -26,6 +27,7 @@ from gridflow.drivers.cli import (
     report,
     serve,
     tokens,
+    users,
     workflows,
 )
 from gridflow.drivers.cli.context import Context, GridflowGroup
@@ -59,7 +61,7 @@ def cli(ctx: click.Context, db: str | None, workflows: str | None, config: str |
     ctx.obj = Context(db, workflows, config)
 
 
-for _group in (workflows, cases, org, daemon, outbox, calendar, report, demo, serve, tokens):
+for _group in (workflows, cases, org, daemon, outbox, calendar, report, demo, serve, tokens, users):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 

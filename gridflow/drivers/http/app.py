@@ -43,6 +43,7 @@ from gridflow.drivers.http.ratelimit import FailureLimiter
 from gridflow.drivers.http.settings import HttpSettings
 
 if TYPE_CHECKING:
+    from gridflow.drivers.web.settings import WebSettings
     from gridflow.service.engine import Engine
 
 log = logging.getLogger("gridflow.http")
@@ -55,6 +56,9 @@ def _sweeper(api: Api) -> None:
             n = api.engine.idempotency.sweep()
             if n:
                 log.info("swept %d idempotency keys older than 24 h", n)
+            n = api.engine.sessions.sweep()
+            if n:
+                log.info("swept %d ended web sessions", n)
         except Exception:  # the next sweep tries again
             log.exception("idempotency sweep failed")
 
@@ -65,9 +69,11 @@ def create_app(
     *,
     oidc: OidcVerifier | None = None,
     sweep: bool = True,
+    web: WebSettings | None = None,
 ) -> FastAPI:
     """The API over ``engine`` with ``settings`` (default: ``[http]`` defaults). ``oidc``:
-    a verifier to use instead of the one ``settings.oidc`` describes."""
+    a verifier to use instead of the one ``settings.oidc`` describes. ``web``: also serve
+    the workbench (:mod:`gridflow.drivers.web`) with these settings, when enabled."""
     settings = settings or HttpSettings()
     if oidc is None and settings.oidc is not None:
         o = settings.oidc
@@ -116,10 +122,15 @@ def create_app(
         app.include_router(module.router)
     problems.install(app)
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
+    if web is not None and web.enabled:
+        from gridflow.drivers.web import install
+
+        install(app, api, web)
     app.add_middleware(
         RequestContext,
         metrics=metrics,
         max_body=settings.max_body_kb * 1024,
         max_upload=settings.max_upload_bytes + 64 * 1024,
+        max_form=(web.max_photos if web else 1) * settings.max_upload_bytes + 256 * 1024,
     )
     return app

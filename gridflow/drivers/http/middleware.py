@@ -30,9 +30,12 @@ class _BodyTooLarge(Exception):  # private signal: a chunked body passed the lim
 
 
 class RequestContext:
-    def __init__(self, app: Any, metrics: Metrics, max_body: int, max_upload: int):
+    def __init__(
+        self, app: Any, metrics: Metrics, max_body: int, max_upload: int, max_form: int = 0
+    ):
         self.app, self.metrics = app, metrics
         self.max_body, self.max_upload = max_body, max_upload
+        self.max_form = max_form or max_upload
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -47,6 +50,10 @@ class RequestContext:
         status = {"code": 500, "started": False}
         raw_rid = rid.encode()
         limit = self.max_upload if scope["path"].endswith("/files") else self.max_body
+        if not scope["path"].startswith("/api/") and headers.get(b"content-type", b"").startswith(
+            b"multipart/form-data"
+        ):  # the workbench's forms with photos (each file is capped again when stored)
+            limit = self.max_form
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":

@@ -61,7 +61,7 @@ def serve(
     from gridflow.drivers.http.app import create_app
 
     logs.configure(settings.http.log_format, debug=bool(os.environ.get("GRIDFLOW_DEBUG")))
-    app = create_app(engine, settings.http)
+    app = create_app(engine, settings.http, web=settings.web)
     daemon = start_daemon(engine, settings) if with_daemon else None
 
     def reload() -> None:

@@ -1,0 +1,170 @@
+"""The workbench's own words, in zh-CN (first) and English (driver ring).
+
+Workflow texts (titles, states, transitions, fields, enum choices) come from the workflow
+YAML's labels and unit names from the org directory; this table holds only the words of the
+pages themselves. ``t(key, lang)`` never fails: an unknown key shows as itself (and a test
+checks that every key the templates use is here).
+"""
+
+from __future__ import annotations
+
+LANGS = ("zh-CN", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "app": ("网格治理工作台", "gridflow workbench"),
+    "my_work": ("我的待办", "My work"),
+    "board": ("片区看板", "Area board"),
+    "hands": ("举手", "Raise hand"),
+    "reports": ("报表", "Reports"),
+    "admin": ("管理", "Admin"),
+    "logout": ("退出", "Sign out"),
+    "login": ("登录", "Sign in"),
+    "login_title": ("登录工作台", "Sign in to the workbench"),
+    "person_id": ("账号", "Account"),
+    "password": ("密码", "Password"),
+    "login_failed": ("账号或密码不正确", "Wrong account or password"),
+    "login_limited": ("尝试次数过多，请{s}秒后再试", "Too many attempts; try again in {s} s"),
+    "login_sso": ("使用{name}登录", "Sign in with {name}"),
+    "login_wecom": ("企业微信登录", "Sign in with WeCom"),
+    "login_or": ("或", "or"),
+    "sso_failed": ("单点登录未完成：{why}", "Single sign-on did not complete: {why}"),
+    "sso_unmapped": (
+        "该身份未在组织架构中登记，请联系管理员",
+        "This identity is not registered in the org directory; ask an administrator",
+    ),
+    "session_ended": ("会话已结束，请重新登录", "Your session ended; please sign in again"),
+    "lang_switch": ("English", "中文"),
+    "nothing_to_do": ("暂无待办事项", "Nothing waiting for you"),
+    "overdue": ("已超期", "Overdue"),
+    "overdue_by": ("超期{t}", "{t} overdue"),
+    "remaining": ("剩余{t}", "{t} left"),
+    "paused": ("已暂停计时", "Clock paused"),
+    "provisional": ("（暂定）", " (provisional)"),
+    "deadline": ("期限", "Deadline"),
+    "due_soon": ("一个工作日内到期", "Due within one working day"),
+    "wd": ("个工作日", " wd"),
+    "wh": ("小时", " h"),
+    "wm": ("分钟", " min"),
+    "working_time": ("工作时间", "working time"),
+    "new_case": ("新建", "New"),
+    "start": ("提交", "Submit"),
+    "unit": ("单位", "Unit"),
+    "state": ("状态", "State"),
+    "department": ("部门", "Department"),
+    "lead_department": ("牵头部门", "Lead department"),
+    "committee": ("居民区", "Committee"),
+    "all": ("全部", "All"),
+    "only_overdue": ("只看超期", "Overdue only"),
+    "filter": ("筛选", "Filter"),
+    "street_wide": ("街道总览", "Street-wide"),
+    "my_scope": ("我的范围", "My scope"),
+    "reworks": ("返工{n}次", "{n} reworks"),
+    "open_questions": ("{n}个待答问题", "{n} open questions"),
+    "more_cards": ("还有{n}件", "{n} more"),
+    "total": ("合计", "Total"),
+    "must_answer": ("必答题", "Must answer"),
+    "must_answer_hint": (
+        "网格向本部门提出、等待本部门答复的问题",
+        "Questions grids asked your department, waiting for its answer",
+    ),
+    "race": ("抢答题", "Race to claim"),
+    "race_hint": (
+        "部门发布、本网格可以举手认领的问题",
+        "Questions departments published that your grid may claim",
+    ),
+    "window_ends": ("认领截止", "Claims close"),
+    "places_left": ("剩余名额{n}", "{n} places left"),
+    "raised": ("已举手", "Hand raised"),
+    "raise_hand": ("举手认领", "Raise a hand"),
+    "withdraw_hand": ("撤回举手", "Withdraw"),
+    "no_questions": ("暂无问题", "No questions"),
+    "case": ("案件", "Case"),
+    "created": ("创建", "Created"),
+    "created_by": ("发起人", "Started by"),
+    "timeline": ("办理过程", "Timeline"),
+    "children": ("子案件", "Child cases"),
+    "actions": ("我可以办理", "What I can do"),
+    "no_actions": ("当前没有需要您办理的操作", "Nothing for you to do here now"),
+    "comment": ("意见/说明", "Comment"),
+    "comment_required": ("（必填）", " (required)"),
+    "required": ("必填", "required"),
+    "optional_fields": ("更多（选填）", "More (optional)"),
+    "refused": ("未能办理", "Not done"),
+    "conflict": (
+        "案件已被他人更新，请查看最新情况后再办理",
+        "Someone else moved this case first; look at it again and retry",
+    ),
+    "reload": ("刷新", "Reload"),
+    "updated": ("案件已更新", "This case has changed"),
+    "late": ("迟{t}", "{t} late"),
+    "on_time": ("按时", "on time"),
+    "system": ("系统", "system"),
+    "photos": ("照片", "Photos"),
+    "files": ("附件", "Files"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "choose": ("请选择", "Choose"),
+    "duration_hint": ("如 3wd（3个工作日）、4wh（4个工作小时）", "e.g. 3wd (3 working days), 4wh"),
+    "data": ("案件信息", "Details"),
+    "period": ("统计期", "Period"),
+    "show": ("查看", "Show"),
+    "download_xlsx": ("下载 Excel", "Download Excel"),
+    "yearly": ("年度民情报告", "Yearly report"),
+    "year": ("年份", "Year"),
+    "kpis": ("运行指标", "KPIs"),
+    "overdue_now": ("当前超期", "Overdue now"),
+    "none_overdue": ("无超期案件", "Nothing overdue"),
+    "dead_notices": ("投递失败的通知", "Dead notices"),
+    "retry": ("重试", "Retry"),
+    "retry_all": ("全部重试", "Retry all"),
+    "no_dead": ("没有投递失败的通知", "No dead notices"),
+    "workflows": ("流程", "Workflows"),
+    "diagram": ("流程图", "Diagram"),
+    "people": ("人员", "People"),
+    "accounts": ("账号", "Accounts"),
+    "tokens": ("API 令牌", "API tokens"),
+    "has_password": ("已设密码", "Password set"),
+    "sessions": ("在线会话", "Sessions"),
+    "set_password": ("设置密码", "Set password"),
+    "new_password": ("新密码", "New password"),
+    "password_set": ("已为{p}设置密码", "Password set for {p}"),
+    "end_sessions": ("结束会话", "End sessions"),
+    "create_token": ("创建令牌", "Create token"),
+    "token_once": (
+        "令牌只显示这一次，请立即保存：",
+        "The token is shown this once; store it now:",
+    ),
+    "revoke": ("吊销", "Revoke"),
+    "label": ("用途", "Label"),
+    "expires_days": ("有效天数", "Expires in days"),
+    "principal": ("所属", "Principal"),
+    "last_used": ("最近使用", "Last used"),
+    "roles": ("角色", "Roles"),
+    "forbidden": ("无权访问", "Not allowed"),
+    "not_found": ("未找到", "Not found"),
+    "error": ("出错了", "Something went wrong"),
+    "back": ("返回", "Back"),
+    "live": ("实时", "Live"),
+    "states": ("状态", "States"),
+    "transitions": ("操作", "Transitions"),
+    "revision": ("版本", "Revision"),
+    "channel": ("渠道", "Channel"),
+    "recipient": ("接收人", "Recipient"),
+    "attempts": ("尝试次数", "Attempts"),
+    "last_error": ("最后错误", "Last error"),
+    "notice": ("通知", "Notice"),
+}
+
+
+def t(key: str, lang: str = "zh-CN", **values: object) -> str:
+    """The word ``key`` in ``lang`` with ``{name}`` placeholders filled in."""
+    pair = TEXT.get(key)
+    if pair is None:
+        return key
+    text = pair[1] if lang == "en" else pair[0]
+    return text.format(**values) if values else text
+
+
+def norm(lang: str | None) -> str:
+    """``en…`` → ``en``; anything else → ``zh-CN`` (zh-CN first)."""
+    return "en" if (lang or "").lower().startswith("en") else "zh-CN"
