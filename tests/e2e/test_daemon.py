@@ -132,6 +132,15 @@ def counts(url: str) -> tuple[Counter, int, int]:
     return hist, outbox, pending
 
 
+def has_beaten(url: str, pid: int) -> bool:
+    """Whether the daemon process ``pid`` has finished a pass (its heartbeat row exists)."""
+    e = sa.create_engine(url)
+    with e.connect() as conn:
+        row = conn.execute(sa.select(t.daemon_t.c.id).where(t.daemon_t.c.pid == pid)).first()
+    e.dispose()
+    return row is not None
+
+
 def wait_until_drained(url: str) -> None:
     """Until no timer is pending, for as long as the pending count keeps falling."""
     wait_for_progress(lambda: counts(url)[2], lambda pending: pending == 0, poll=0.2)
@@ -192,6 +201,7 @@ def test_sigkill_loop_loses_nothing_and_doubles_nothing(tmp_path):
     # leases of the killed daemons expire (60 s of engine time): a later virtual time
     final = spawn_daemon(url, cfg, later + timedelta(minutes=5))
     try:
+        wait_for_progress(lambda: has_beaten(url, final.pid), bool, alive=[final], poll=0.2)
         wait_until_drained(url)
         wait_for_progress(lambda: len(set(file_ids(tmp_path))), lambda x: x >= n, poll=0.2)
     finally:

@@ -58,8 +58,12 @@ class _ZonedFormatter(logging.Formatter):
 def daemon(obj: Context, interval: float | None, once: bool, verbose: bool) -> None:
     """Run the scheduler: SLA timers, notice delivery, digests, reloads. SIGTERM stops.
     Log lines are stamped in the business timezone."""
+    import signal
     from pathlib import Path
 
+    # A stop asked for while the daemon is still starting is a clean stop: nothing is under
+    # way yet (any open transaction rolls back). ``Daemon.run`` installs its own handlers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from gridflow.drivers.daemon import Daemon
     from gridflow.drivers.notifiers.registry import build_dispatcher
     from gridflow.drivers.schedlog import QuietSkips
