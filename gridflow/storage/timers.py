@@ -39,6 +39,7 @@ DUE_OF_CASE = (  # PENDING: by the case_id index, not the status one (see above)
     .order_by(_TM.c.due_at, _TM.c.id)
 )
 DUE_OF_CASE_LOCKED = DUE_OF_CASE.with_for_update()
+PENDING_OF_CASE = sa.select(_TM).where(_TM.c.case_id == sa.bindparam("b_case_id"), PENDING)
 DONE = (
     _TM.update()
     .where(_TM.c.id == sa.bindparam("b_id"), _TM.c.status == "pending")
@@ -129,7 +130,7 @@ class TimerStore:
 
     def pending_of_case(self, tx: sa.Connection, case_id: int) -> list[TimerRecord]:
         """The case's pending timers (by the case_id index)."""
-        rows = tx.execute(sa.select(_TM).where(_TM.c.case_id == case_id, PENDING))
+        rows = tx.execute(PENDING_OF_CASE, {"b_case_id": case_id})
         return [TimerRecord(*r) for r in rows]
 
     def mark_done(self, tx: sa.Connection, timer_id: int, at: datetime) -> bool:
