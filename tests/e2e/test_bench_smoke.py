@@ -71,15 +71,16 @@ def test_fire_bench_quick(bench):
     from bench import fire
 
     res = fire.run(quick=True, rounds=1, repeats=1, profile_events=20, log=lambda m: None)
-    assert set(res["rates"]) == {"core", "raw", "loop", "raise_hand"}
+    assert set(res["rates"]) == {"core", "core_feed", "raw", "loop", "raise_hand"}
     assert all(r["median"] > 0 for r in res["rates"].values())
     assert 0 < res["ratios"]["loop_vs_core"]["median"] < 20
+    assert 0 < res["ratios"]["loop_vs_core_feed"]["median"] < 20
     shares = res["profile"]["share"]
     assert abs(sum(shares.values()) - 1) < 0.01
     assert shares.get("SQLite itself (sqlite3 calls: statement steps, commit)", 0) > 0
     assert isinstance(res["met"], bool)
     rows = fire.rows(res)
-    assert len(rows) == 4 and all(len(r) == 3 for r in rows)
+    assert len(rows) == 5 and all(len(r) == 3 for r in rows)
 
 
 def test_web_bench_quick(bench):
