@@ -18,6 +18,13 @@ from jinja2 import meta, nodes
 
 from gridflow.domain.notice import PLACEHOLDERS
 
+_SEEN: dict[tuple[str, str], tuple[bool, tuple[str | None, ...]]] = {}
+"""What one template's text says, by (name, text): whether it only prints ``recipient``,
+and the templates it references. Layouts and helpers are shared by every notice, so each
+is parsed once, not once per notice; an edited file has another text, so another entry
+(the memo is emptied past :data:`_SEEN_MAX` entries)."""
+_SEEN_MAX = 1024
+
 
 def recipient_placeholders(env: jinja2.Environment, name: str) -> bool:
     """True when template ``name`` and every template it references use ``recipient`` only
@@ -33,12 +40,21 @@ def recipient_placeholders(env: jinja2.Environment, name: str) -> bool:
         assert env.loader is not None
         try:
             source, _filename, _uptodate = env.loader.get_source(env, current)
-            ast = env.parse(source, current)
-        except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError):
+        except jinja2.TemplateNotFound:
             return False
-        if not _only_printed(ast):
+        key = (current, source)
+        if key not in _SEEN:
+            try:
+                ast = env.parse(source, current)
+            except jinja2.TemplateSyntaxError:
+                return False
+            if len(_SEEN) >= _SEEN_MAX:
+                _SEEN.clear()
+            _SEEN[key] = (_only_printed(ast), tuple(meta.find_referenced_templates(ast)))
+        only_printed, refs = _SEEN[key]
+        if not only_printed:
             return False
-        for ref in meta.find_referenced_templates(ast):
+        for ref in refs:
             if ref is None:  # a computed name: cannot tell what it does
                 return False
             queue.append(ref)
