@@ -64,7 +64,18 @@ def cli(ctx: click.Context, db: str | None, workflows: str | None, config: str |
 
 
 for _group in (
-    workflows, cases, org, daemon, outbox, calendar, report, demo, serve, tokens, users, db
+    workflows,
+    cases,
+    org,
+    daemon,
+    outbox,
+    calendar,
+    report,
+    demo,
+    serve,
+    tokens,
+    users,
+    db,
 ):
     for _command in _group.COMMANDS:
         cli.add_command(_command)

@@ -24,40 +24,45 @@ SCHEMA_VERSION = 4
 
 def upgrade() -> None:
     if not has_table("gf_account"):
-        op.create_table('gf_account',
-        sa.Column('person', sa.String(), nullable=False),
-        sa.Column('password_hash', sa.String(), nullable=False),
-        sa.Column('created_at', UTCDateTime(), nullable=False),
-        sa.Column('updated_at', UTCDateTime(), nullable=False),
-        sa.Column('updated_by', sa.String(), nullable=True),
-        sa.PrimaryKeyConstraint('person')
+        op.create_table(
+            "gf_account",
+            sa.Column("person", sa.String(), nullable=False),
+            sa.Column("password_hash", sa.String(), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("updated_at", UTCDateTime(), nullable=False),
+            sa.Column("updated_by", sa.String(), nullable=True),
+            sa.PrimaryKeyConstraint("person"),
         )
     if not has_table("gf_login_state"):
-        op.create_table('gf_login_state',
-        sa.Column('state_hash', sa.String(), nullable=False),
-        sa.Column('provider', sa.String(), nullable=False),
-        sa.Column('nonce', sa.String(), nullable=False),
-        sa.Column('verifier', sa.String(), nullable=False),
-        sa.Column('next_url', sa.String(), nullable=False),
-        sa.Column('created_at', UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint('state_hash')
+        op.create_table(
+            "gf_login_state",
+            sa.Column("state_hash", sa.String(), nullable=False),
+            sa.Column("provider", sa.String(), nullable=False),
+            sa.Column("nonce", sa.String(), nullable=False),
+            sa.Column("verifier", sa.String(), nullable=False),
+            sa.Column("next_url", sa.String(), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.PrimaryKeyConstraint("state_hash"),
         )
-        op.create_index('ix_gf_login_state_created_at', 'gf_login_state', ['created_at'], unique=False)
+        op.create_index(
+            "ix_gf_login_state_created_at", "gf_login_state", ["created_at"], unique=False
+        )
     if not has_table("gf_session"):
-        op.create_table('gf_session',
-        sa.Column('id_hash', sa.String(), nullable=False),
-        sa.Column('person', sa.String(), nullable=False),
-        sa.Column('via', sa.String(), nullable=False),
-        sa.Column('csrf', sa.String(), nullable=False),
-        sa.Column('created_at', UTCDateTime(), nullable=False),
-        sa.Column('seen_at', UTCDateTime(), nullable=False),
-        sa.Column('expires_at', UTCDateTime(), nullable=False),
-        sa.Column('address', sa.String(), nullable=True),
-        sa.Column('user_agent', sa.String(), nullable=False),
-        sa.PrimaryKeyConstraint('id_hash')
+        op.create_table(
+            "gf_session",
+            sa.Column("id_hash", sa.String(), nullable=False),
+            sa.Column("person", sa.String(), nullable=False),
+            sa.Column("via", sa.String(), nullable=False),
+            sa.Column("csrf", sa.String(), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("seen_at", UTCDateTime(), nullable=False),
+            sa.Column("expires_at", UTCDateTime(), nullable=False),
+            sa.Column("address", sa.String(), nullable=True),
+            sa.Column("user_agent", sa.String(), nullable=False),
+            sa.PrimaryKeyConstraint("id_hash"),
         )
-        op.create_index('ix_gf_session_expires_at', 'gf_session', ['expires_at'], unique=False)
-        op.create_index('ix_gf_session_person', 'gf_session', ['person'], unique=False)
+        op.create_index("ix_gf_session_expires_at", "gf_session", ["expires_at"], unique=False)
+        op.create_index("ix_gf_session_person", "gf_session", ["person"], unique=False)
     set_schema_version(4)
 
 
