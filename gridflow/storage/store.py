@@ -390,11 +390,25 @@ class Store:
         ``gridflow db upgrade`` unless ``upgrade``, then upgraded through Alembic; one of a
         newer gridflow, or whose version is no number, is a ``StorageError``. A database
         already at this version costs one read (every CLI command opens the store)."""
-        if self.schema_version() == str(t.SCHEMA_VERSION):
+        if self._at_head():
             return
         from gridflow.storage import migrate
 
         migrate.ensure(self, upgrade)
+
+    def _at_head(self) -> bool:
+        """Whether ``gf_meta`` and Alembic's stamp both say this gridflow's version (one
+        statement; False when either table is missing)."""
+        head = str(t.SCHEMA_VERSION)
+        try:
+            with self.read() as conn:
+                seen = conn.exec_driver_sql(
+                    "SELECT value FROM gf_meta WHERE key = 'schema_version' "
+                    "UNION ALL SELECT version_num FROM alembic_version"
+                ).all()
+        except (sa.exc.DBAPIError, StorageError):  # a table missing (or no database):
+            return False  # migrate.ensure says why
+        return sorted(str(v) for (v,) in seen) == sorted([head, head.zfill(4)])
 
     def schema_version(self) -> str | None:
         """The database's schema version, or None when it has none (a new database)."""
