@@ -17,7 +17,13 @@ from pathlib import Path
 
 from gridflow.errors import GridflowError
 from gridflow.storage import migrate
-from gridflow.storage.backup import BackupRecord, backup_sqlite, pg_dump_command, sqlite_path
+from gridflow.storage.backup import (
+    PAGES_PER_STEP,
+    BackupRecord,
+    backup_sqlite,
+    pg_dump_command,
+    sqlite_path,
+)
 from gridflow.storage.migrate import RevisionRecord, UpgradeRecord
 from gridflow.storage.store import Store, normalise_url
 
@@ -103,11 +109,14 @@ def history() -> list[RevisionRecord]:
     return migrate.history()
 
 
-def backup(url: str, target: str | Path, *, force: bool = False) -> BackupRecord:
-    """Back up a SQLite database to ``target`` while it is in use; for PostgreSQL a
-    ``GridflowError`` giving the ``pg_dump`` command to run instead."""
+def backup(
+    url: str, target: str | Path, *, force: bool = False, pages: int = PAGES_PER_STEP
+) -> BackupRecord:
+    """Back up a SQLite database to ``target`` while it is in use (``pages`` per step; see
+    ``gridflow.storage.backup``); for PostgreSQL a ``GridflowError`` giving the ``pg_dump``
+    command to run instead."""
     if is_sqlite(url):
-        return backup_sqlite(normalise_url(url), Path(target), force=force)
+        return backup_sqlite(normalise_url(url), Path(target), force=force, pages=pages)
     store = _open(url)
     try:
         raise GridflowError(
