@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from conftest import FakeClock
 from old_schemas import structure, to_schema_1
 
-from gridflow.domain.period import Period
 from gridflow.domain.access import CaseScope
+from gridflow.domain.period import Period
 from gridflow.errors import StorageError
 from gridflow.service import database
 from gridflow.service.engine import Engine
