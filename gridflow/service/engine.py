@@ -89,6 +89,10 @@ class Engine:
     ``lazy``: read the workflow files only when a case needs the current definitions (a
     command that reads cases on stored revisions never parses them). ``parse_cache``: a
     folder keeping parsed workflow and org files by their text (see ``parse_cache``).
+    ``create_schema``: make a new database's tables, check an existing one's version.
+    ``upgrade``: upgrade a database whose schema is behind the code (through Alembic, see
+    ``gridflow.storage.migrate``); without it such a database is a ``StorageError`` naming
+    ``gridflow db upgrade``. A new empty database is always created.
     """
 
     def __init__(
@@ -105,10 +109,11 @@ class Engine:
         create_schema: bool = True,
         lazy: bool = False,
         parse_cache: str | Path | None = None,
+        upgrade: bool = False,
     ):
         store = Store(database_url)
         if create_schema:
-            store.create_schema()
+            store.create_schema(upgrade=upgrade)
         self.rt = Runtime(
             store=store,
             clock=clock or (lambda: datetime.now(UTC)),
