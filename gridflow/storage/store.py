@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from gridflow.storage.files import FileStore
     from gridflow.storage.idempotency import IdempotencyStore
     from gridflow.storage.kpi import KpiQueries
+    from gridflow.storage.migrations import MigrationStore
     from gridflow.storage.ops import OpsQueries
     from gridflow.storage.tokens import TokenStore
 
@@ -272,6 +273,13 @@ class Store:
         from gridflow.storage.boards import BoardQueries
 
         return BoardQueries()
+
+    @part
+    def migrations(self) -> MigrationStore:
+        """Moving open cases onto another workflow revision (``gridflow migrate``)."""
+        from gridflow.storage.migrations import MigrationStore
+
+        return MigrationStore(self.is_sqlite)
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands
