@@ -210,7 +210,12 @@ class Migrations:
                 coerced[key] = coerce(key, fields[key], value, units)
             except FieldValueError as exc:
                 refusals.append(Refusal("invalid-value", key, f"--set {exc}"))
-        expr = compile_expression(where) if where else None
+        try:
+            expr = compile_expression(where) if where else None
+        except ExpressionError as exc:
+            raise ExpressionError(
+                f"where {where!r}: {exc}", str(where), offset=exc.offset
+            ) from None
         assert new.revision is not None
         request = Request(new.id, new.revision, dict(mapping), expr, coerced, keep_deadline)
         return request, refusals

@@ -63,9 +63,7 @@ class MigrationStore:
             q = q.with_for_update()
         return [CaseRecord(*r) for r in tx.execute(q)]
 
-    def timers_of(
-        self, tx: sa.Connection, case_ids: Sequence[int]
-    ) -> dict[int, list[TimerRecord]]:
+    def timers_of(self, tx: sa.Connection, case_ids: Sequence[int]) -> dict[int, list[TimerRecord]]:
         """The pending and done timers of ``case_ids``, by case."""
         rows = tx.execute(
             sa.select(_TM)
