@@ -351,8 +351,11 @@ class Migrations:
         new_timers: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []
         for row in rows:
-            if row.revision == request.to or row.closed_at is not None:
-                continue  # moved by an earlier run, or closed since the plan: nothing to do
+            if row.revision == request.to:
+                continue  # moved by an earlier run (a rerun): nothing to do
+            if row.closed_at is not None:
+                skipped.append({"case_id": row.id, "reason": "closed since the plan"})
+                continue
             one = self._plan_one(request, new, row, timers.get(row.id, []), now)
             if not isinstance(one, CasePlan):
                 why = "no longer matches --where" if one is None else one[0].message
