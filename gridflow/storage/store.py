@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from gridflow.storage.audit import AuditStore
     from gridflow.storage.boards import BoardQueries
     from gridflow.storage.browse import CaseBrowser
+    from gridflow.storage.case_migration import MigrationStore
     from gridflow.storage.files import FileStore
     from gridflow.storage.idempotency import IdempotencyStore
     from gridflow.storage.kpi import KpiQueries
@@ -272,6 +273,13 @@ class Store:
         from gridflow.storage.boards import BoardQueries
 
         return BoardQueries()
+
+    @part
+    def case_migration(self) -> MigrationStore:
+        """Moving open cases onto another workflow revision (``gridflow migrate``)."""
+        from gridflow.storage.case_migration import MigrationStore
+
+        return MigrationStore(self.is_sqlite)
 
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands

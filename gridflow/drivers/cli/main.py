@@ -10,6 +10,7 @@ One module per group of commands, each a list ``COMMANDS`` added here::
     tokens     token create | list | revoke
     users      user set-password | list | remove (the web workbench's accounts)
     db         db upgrade | current | history | backup (schema versions, backups)
+    migrate    migrate, revisions (open cases onto a new workflow revision)
 
 Shared by all: :mod:`gridflow.drivers.cli.context` (settings, the engine, clean errors).
 """
@@ -24,6 +25,7 @@ from gridflow.drivers.cli import (
     daemon,
     db,
     demo,
+    migrate,
     org,
     outbox,
     report,
@@ -66,6 +68,7 @@ def cli(ctx: click.Context, db: str | None, workflows: str | None, config: str |
 for _group in (
     workflows,
     cases,
+    migrate,
     org,
     daemon,
     outbox,
