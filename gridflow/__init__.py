@@ -73,6 +73,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "StorageError": ("gridflow.errors", "StorageError"),
     # the web workbench's (#14)
     "PasswordRefused": ("gridflow.errors", "PasswordRefused"),
+    # moving open cases onto a new workflow revision (#16)
+    "MigrationRefused": ("gridflow.errors", "MigrationRefused"),
+    "MigrationPlan": ("gridflow.service.migrations", "MigrationPlan"),
 }
 __all__ = [
     "SYSTEM",
@@ -100,6 +103,8 @@ __all__ = [
     "IdempotencyError",
     "InvalidArgument",
     "InvalidTrigger",
+    "MigrationPlan",
+    "MigrationRefused",
     "MissingFields",
     "NotFound",
     "OutboundNotice",
@@ -152,6 +157,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         IdempotencyError,
         InvalidArgument,
         InvalidTrigger,
+        MigrationRefused,
         MissingFields,
         NotFound,
         PasswordRefused,
@@ -171,6 +177,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         Unauthenticated,
     )
     from gridflow.service.engine import Engine
+    from gridflow.service.migrations import MigrationPlan
     from gridflow.service.outbox import Dispatcher, DispatchResult
     from gridflow.service.principals import Principal
     from gridflow.service.timers import TickResult

@@ -9,7 +9,8 @@
     │   ├── RoleRefused        the actor lacks the role (or the unit scope) the transition needs
     │   ├── GuardRefused       a ``when`` guard or a ``check`` said no
     │   ├── MissingFields      the event did not supply what ``requires`` names / bad field values
-    │   └── Backdated          the step's time is before the case's last step
+    │   ├── Backdated          the step's time is before the case's last step
+    │   └── MigrationRefused   open cases cannot be moved to a revision (every reason listed)
     ├── Conflict               optimistic concurrency: the case moved on since it was read
     ├── CalendarNotCovered     a working-time computation reached a year with no holiday data
     ├── TimeRangeError         a time computation left the years gridflow handles (1–9999)
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class GridflowError(Exception):
@@ -226,6 +228,29 @@ class Conflict(GridflowError):
         super().__init__(
             f"case {case_id} is at version {actual}, not {expected}: "
             "someone else moved it first; reload and try again"
+        )
+
+
+class MigrationRefused(Refused):
+    """Moving open cases onto another revision was refused before anything changed.
+
+    ``workflow`` and ``revision`` (the target) say which; ``problems`` lists every reason,
+    each a dict: ``kind`` (``unmapped-state``, ``unknown-target``, ``final-target``,
+    ``required-field``, ``invalid-value``, ``unknown-field``, ``where-failed``), ``subject``
+    (the state or field), ``count`` (cases it concerns), ``cases`` (the first few ids) and
+    ``message``."""
+
+    def __init__(self, workflow: str, revision: int, problems: Sequence[Mapping[str, Any]]):
+        self.workflow, self.revision = workflow, revision
+        self.problems = [dict(p) for p in problems]
+        parts = []
+        for p in self.problems:
+            count, ids = p.get("count"), p.get("cases") or []
+            cases = f" ({count} case(s): {', '.join(f'#{i}' for i in ids)})" if count else ""
+            parts.append(f"{p['message']}{cases}")
+        super().__init__(
+            f"cannot migrate {workflow} to revision {revision}, nothing changed: "
+            + "; ".join(parts)
         )
 
 

@@ -171,6 +171,13 @@ def recompute(
     return fresh, _timers(state, fresh, calendar)
 
 
+def rungs(state: State, clock: Clock, calendar: BusinessCalendar) -> list[TimerSpec]:
+    """Every timer ``state``'s ladder (reminders, overdue rungs) sets for ``clock``, past ones
+    included; none for a paused clock or one without a deadline. (Moving a case to another
+    revision of its workflow lays the new ladder against a clock kept or recomputed.)"""
+    return [] if clock.paused else _timers(state, clock, calendar)
+
+
 def _timers(state: State, clock: Clock, calendar: BusinessCalendar) -> list[TimerSpec]:
     sla, due, start = state.sla, clock.due_at, clock.started_at
     if sla is None or due is None or start is None:

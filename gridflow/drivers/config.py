@@ -19,6 +19,10 @@ The file is ``$GRIDFLOW_CONFIG`` or ``./gridflow.toml``. Example (every key opti
     job = "digest"                     # daily overdue digest per unit
     cron = "30 8 * * mon-fri"
 
+    [database]
+    upgrade_on_start = false           # true: an engine upgrades a schema behind the code
+                                       # (default: it refuses; run `gridflow db upgrade`)
+
     [http]                             # `gridflow serve` (see drivers/http/settings.py)
     port = 8080
 
@@ -77,6 +81,15 @@ class CalendarSettings:
 
 
 @dataclass
+class DatabaseSettings:
+    """``[database]``: ``upgrade_on_start`` lets an engine (CLI, daemon, serve) upgrade a
+    database whose schema is behind the code when it opens it; by default it refuses and
+    names ``gridflow db upgrade`` (``GRIDFLOW_UPGRADE_ON_START=1`` sets it too)."""
+
+    upgrade_on_start: bool = False
+
+
+@dataclass
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     workflows: str | None = None
@@ -89,6 +102,7 @@ class Settings:
     source: str | None = None  # the file these came from, if any
     http: HttpSettings = field(default_factory=lambda: _http({}))  # `gridflow serve`
     web: WebSettings = field(default_factory=lambda: _web({}))  # the workbench (#14)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     def parse_cache(self) -> Path | None:
         """Where parsed workflow and org files are kept (``cache_dir``,
@@ -125,13 +139,15 @@ _TOP: dict[str, tuple[type, ...]] = {
     "cache_dir": (str,),
     "http": (dict,),
     "web": (dict,),
+    "database": (dict,),
 }
+_DATABASE: dict[str, tuple[type, ...]] = {"upgrade_on_start": (bool,)}
 _CALENDAR: dict[str, tuple[type, ...]] = {
     "timezone": (str,),
     "work_hours": (list,),
     "overrides": (str,),
 }
-_TYPE_NAMES = {str: "text", dict: "a table", list: "a list"}
+_TYPE_NAMES = {str: "text", dict: "a table", list: "a list", bool: "true or false"}
 
 
 def _check(file: Path, section: str, values: dict[str, Any], known: dict[str, tuple]) -> None:
@@ -166,7 +182,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     _check(candidate, "calendar", cal, _CALENDAR)
     http = raw.pop("http", {}) or {}
     web = raw.pop("web", {}) or {}
+    database = raw.pop("database", {}) or {}
+    _check(candidate, "database", database, _DATABASE)
     settings = Settings(
+        database=DatabaseSettings(**database),
         calendar=CalendarSettings(**cal),
         http=_http(http),
         web=_web(web),
@@ -182,6 +201,13 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     settings.calendar.overrides = env.get(
         "GRIDFLOW_CALENDAR_OVERRIDES", settings.calendar.overrides
     )
+    upgrade = env.get("GRIDFLOW_UPGRADE_ON_START", "").strip().lower()
+    if upgrade:
+        if upgrade not in ("1", "true", "yes", "0", "false", "no"):
+            raise GridflowError(
+                f"GRIDFLOW_UPGRADE_ON_START must be 1/true/yes or 0/false/no, not {upgrade!r}"
+            )
+        settings.database.upgrade_on_start = upgrade in ("1", "true", "yes")
     return settings
 
 

@@ -21,6 +21,7 @@ It is composed of parts, each one idea, sharing a :class:`~gridflow.service.runt
     accounts     Accounts      local passwords (argon2 hashes) for the web workbench
     sessions     Sessions      web sessions (hashed ids, CSRF tokens, expiry), SSO logins
     boards       Boards        cases in columns of states with exact counts (area boards)
+    migrations   Migrations    open cases moved onto another workflow revision (#16)
 
 The methods below are the public API; they check who acts (``actor``) and delegate.
 """
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from gridflow.service.files import Files
     from gridflow.service.idempotency import Idempotency
     from gridflow.service.kpi import Reports
+    from gridflow.service.migrations import MigrationPlan, Migrations
     from gridflow.service.ops import Ops
     from gridflow.service.principals import Principals
     from gridflow.service.sessions import Sessions
@@ -89,6 +91,10 @@ class Engine:
     ``lazy``: read the workflow files only when a case needs the current definitions (a
     command that reads cases on stored revisions never parses them). ``parse_cache``: a
     folder keeping parsed workflow and org files by their text (see ``parse_cache``).
+    ``create_schema``: make a new database's tables, check an existing one's version.
+    ``upgrade``: upgrade a database whose schema is behind the code (through Alembic, see
+    ``gridflow.storage.migrate``); without it such a database is a ``StorageError`` naming
+    ``gridflow db upgrade``. A new empty database is always created.
     """
 
     def __init__(
@@ -105,10 +111,11 @@ class Engine:
         create_schema: bool = True,
         lazy: bool = False,
         parse_cache: str | Path | None = None,
+        upgrade: bool = False,
     ):
         store = Store(database_url)
         if create_schema:
-            store.create_schema()
+            store.create_schema(upgrade=upgrade)
         self.rt = Runtime(
             store=store,
             clock=clock or (lambda: datetime.now(UTC)),
@@ -209,6 +216,12 @@ class Engine:
 
         return Boards(self.rt, self.reader)
 
+    @part
+    def migrations(self) -> Migrations:
+        from gridflow.service.migrations import Migrations
+
+        return Migrations(self.rt, self.definitions)
+
     # ---- what the engine runs on ---------------------------------------------------------
     @property
     def store(self) -> Store:
@@ -285,6 +298,50 @@ class Engine:
         person, grants the directory does not give, or the system are refused (see
         :func:`gridflow.service.identity.person`)."""
         return identity.person(self.directory, who)
+
+    def migrate(
+        self,
+        workflow: str,
+        *,
+        to: int,
+        actor: str | Actor,
+        mapping: Mapping[str, str] | None = None,
+        where: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        keep_deadline: bool = False,
+        apply: bool = False,
+        batch: int = 200,
+        comment: str | None = None,
+        origin: Origin | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> MigrationPlan:
+        """Move the open cases of ``workflow`` onto its stored revision ``to`` — a dry run
+        (the plan) unless ``apply``. ``mapping``: old state → new state (a state the target
+        has keeps its name); ``where``: a guard-like expression selecting cases; ``values``:
+        fields set on every case moved; ``keep_deadline``: keep running clocks' due times
+        (default: recomputed under the target). Refused whole (``MigrationRefused``,
+        nothing changed) when any selected case cannot be moved. Applied ``batch`` cases per
+        transaction, one ``migrate`` history row each; rerunning resumes or does nothing
+        (see :mod:`gridflow.service.migrations`)."""
+        return self.migrations.run(
+            workflow,
+            to,
+            self.actor(actor),
+            mapping=mapping,
+            where=where,
+            values=values,
+            keep_deadline=keep_deadline,
+            apply=apply,
+            batch=batch,
+            comment=comment,
+            origin=origin,
+            progress=progress,
+        )
+
+    def revisions(self, workflow: str | None = None) -> list[dict[str, Any]]:
+        """The stored revisions (of ``workflow``, or all): id, revision, version label,
+        when loaded, open cases on it, and whether it is the one in force."""
+        return self.migrations.revisions(workflow)
 
     # ---- cases ---------------------------------------------------------------------------
     def start(

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gridflow.domain import migration
 from gridflow.domain.period import Period
 from gridflow.domain.scope import CaseSet, Scope
 from gridflow.storage import schema as t
@@ -301,7 +302,8 @@ class KpiQueries:
           else counted by the case's unit and party at the step);
         * ``StepAsk.deadlines(running, pausing, settled_by)`` → ``(settled, on_time)``: one per
           step out of a state running a clock (``running``) that settles it — a step of
-          ``settled_by``, or (None) any step into a state neither running nor pausing it —
+          ``settled_by``, or (None) any step into a state neither running nor pausing it
+          (a move onto a new revision, ``migrate``, settles none) —
           whose deadline in force (``gf_history.due_at``) fell in the period, whenever taken;
           on time when not late."""
         if not asks:
@@ -318,8 +320,11 @@ class KpiQueries:
             else:
                 settles = (
                     _H.trigger.in_(sorted(ask.triggers))
-                    if ask.settled_by
-                    else _H.to_state.not_in(sorted({*ask.running, *ask.pausing}))
+                    if ask.settled_by  # a move onto a new revision settles no deadline
+                    else sa.and_(
+                        _H.to_state.not_in(sorted({*ask.running, *ask.pausing})),
+                        _H.trigger != migration.TRIGGER,
+                    )
                 )
                 cond = sa.and_(
                     _H.from_state.in_(sorted(ask.running)),

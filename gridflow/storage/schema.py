@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from gridflow.storage.types import UTCDateTime
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 metadata = sa.MetaData()
 
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from gridflow.storage.audit import AuditStore
     from gridflow.storage.boards import BoardQueries
     from gridflow.storage.browse import CaseBrowser
+    from gridflow.storage.case_migration import MigrationStore
     from gridflow.storage.files import FileStore
     from gridflow.storage.idempotency import IdempotencyStore
     from gridflow.storage.kpi import KpiQueries
@@ -273,6 +274,13 @@ class Store:
 
         return BoardQueries()
 
+    @part
+    def case_migration(self) -> MigrationStore:
+        """Moving open cases onto another workflow revision (``gridflow migrate``)."""
+        from gridflow.storage.case_migration import MigrationStore
+
+        return MigrationStore(self.is_sqlite)
+
     def kpi(self, tx: sa.Connection) -> KpiQueries:
         """The report's statements, bound to ``tx`` (imported on first use: most commands
         report nothing)."""
@@ -384,59 +392,31 @@ class Store:
     def safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
-    def create_schema(self) -> None:
-        """Create missing tables (idempotent) and check the schema version: a database of a
+    def create_schema(self, upgrade: bool = False) -> None:
+        """Make the database usable by this gridflow (see :mod:`gridflow.storage.migrate`):
+        a new database gets every table; one behind the code is a ``StorageError`` naming
+        ``gridflow db upgrade`` unless ``upgrade``, then upgraded through Alembic; one of a
         newer gridflow, or whose version is no number, is a ``StorageError``. A database
         already at this version costs one read (every CLI command opens the store)."""
-        if self.schema_version() == str(t.SCHEMA_VERSION):
+        if self._at_head():
             return
+        from gridflow.storage import migrate
+
+        migrate.ensure(self, upgrade)
+
+    def _at_head(self) -> bool:
+        """Whether ``gf_meta`` and Alembic's stamp both say this gridflow's version (one
+        statement; False when either table is missing)."""
+        head = str(t.SCHEMA_VERSION)
         try:
-            with self.write() as conn:
-                self._take_turns(conn)  # no two processes race to CREATE the same table
-                # a database from before the change feed gets its history as events, once
-                seen = sa.inspect(conn)
-                older = seen.has_table(t.meta_t.name) and not seen.has_table(t.event_t.name)
-                t.metadata.create_all(conn)
-                if older:
-                    self.feed.backfill(conn)
-        except sa.exc.IntegrityError:
-            pass  # another process created them at the same moment
-        with self.write() as conn:
-            self._take_turns(conn)
-            row = conn.execute(
-                sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
-            ).first()
-            if row is None:
-                conn.execute(
-                    t.meta_t.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
-                )
-                return
-            version = str(row[0]).strip()
-            if not version.isdigit() or len(version) > 6:
-                raise StorageError(
-                    f"database {self.safe_url} has schema version {version[:20]!r}, which is "
-                    "no gridflow schema: is it another program's database, or damaged?",
-                    url=self.safe_url,
-                    reason="unknown schema version",
-                )
-            if int(version) in (1, 2):
-                if int(version) == 1:
-                    self._upgrade_1_to_2(conn)
-                self._upgrade_2_to_3(conn)
-            elif int(version) > t.SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {self.safe_url} was written by a newer gridflow (schema "
-                    f"{version}; this one knows up to {t.SCHEMA_VERSION}): upgrade gridflow",
-                    url=self.safe_url,
-                    reason="newer schema",
-                )
-            elif int(version) != t.SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {self.safe_url} has schema version {version}; this gridflow "
-                    f"uses {t.SCHEMA_VERSION} and cannot upgrade it",
-                    url=self.safe_url,
-                    reason="unknown schema version",
-                )
+            with self.read() as conn:
+                seen = conn.exec_driver_sql(
+                    "SELECT value FROM gf_meta WHERE key = 'schema_version' "
+                    "UNION ALL SELECT version_num FROM alembic_version"
+                ).all()
+        except (sa.exc.DBAPIError, StorageError):  # a table missing (or no database):
+            return False  # migrate.ensure says why
+        return sorted(str(v) for (v,) in seen) == sorted([head, head.zfill(4)])
 
     def schema_version(self) -> str | None:
         """The database's schema version, or None when it has none (a new database)."""
@@ -447,43 +427,6 @@ class Store:
                 ).scalar()
         except (sa.exc.DBAPIError, StorageError):  # no gf_meta yet (or no database):
             return None  # create_schema says why
-
-    def _upgrade_1_to_2(self, conn) -> None:
-        """Schema 1 → 2: the facet columns and the report indexes. The history rows get
-        their case's workflow and unit here; the facet values need the workflows' ``facets``,
-        so they are filled by :meth:`fill_facets` once the engine has loaded them (marked
-        pending in ``gf_meta`` until then)."""
-        for table, names in (
-            ("gf_case", ("tag", "party", "grade")),
-            ("gf_history", ("workflow_id", "case_tag", "case_unit", "case_party", "case_grade")),
-        ):
-            for name in names:
-                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} VARCHAR"))
-        conn.execute(
-            sa.text(
-                "UPDATE gf_history SET (workflow_id, case_unit) = "
-                "(SELECT c.workflow_id, c.unit FROM gf_case c WHERE c.id = gf_history.case_id)"
-            )
-        )
-        for index in (*t.case_t.indexes, *t.history_t.indexes):
-            index.create(conn, checkfirst=True)
-        conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="2"))
-        conn.execute(t.meta_t.insert().values(key=FACETS_PENDING, value="1"))
-
-    def _upgrade_2_to_3(self, conn: sa.Connection) -> None:
-        """Schema 2 → 3: notices are owed, rendered at delivery — the outbox keeps the
-        step's context and the recipient's name (rows already rendered keep their text and
-        are sent as they are); ``gf_step_origin`` is a new table (created with the rest)."""
-        stamp = "DATETIME" if self.is_sqlite else "TIMESTAMP WITH TIME ZONE"
-        for table, columns in (
-            ("gf_outbox", (("recipient_name", "VARCHAR"), ("context", "TEXT"))),
-            ("gf_daemon", (("timers_at", stamp), ("delivery_at", stamp))),
-        ):
-            have = {c["name"] for c in sa.inspect(conn).get_columns(table)}
-            for name, kind in columns:
-                if name not in have:
-                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
-        conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="3"))
 
     def fill_facets(self, conn, facets: dict[str, Any]) -> None:
         """After an upgrade from schema 1: each case's facet columns from its data (by

@@ -18,8 +18,10 @@ from sqlmodel import Field, SQLModel
 
 from gridflow.storage.types import UTCDateTime
 
-SCHEMA_VERSION = 3  # 2: case facets on cases and history, report indexes; 3: notices owed
-# (outbox context, recipient_name) and step origins (gf_step_origin)
+SCHEMA_VERSION = 4  # 2: case facets on cases and history, report indexes; 3: notices owed
+# (outbox context, recipient_name) and step origins (gf_step_origin); 4: the web workbench's
+# tables. Each version is an Alembic revision in storage/migrations/versions (a test checks
+# that they build these tables).
 
 
 def _time(**kw: Any) -> Any:

@@ -2,22 +2,30 @@
 
 Cases carry their ``tag``/``party``/``grade`` facets as columns; each history row carries
 the case's facets as that step left them (the department at a sign, the satisfaction at a
-confirm). A database made by schema 1 (no such columns) is upgraded in place on open: the
-columns and report indexes are added, filled from the case data, and the KPI report over it
-matches the report over the same events recorded by schema 2.
+confirm). A database made by schema 1 (no such columns) is upgraded through Alembic —
+stamped ``0001`` from ``gf_meta``, then revisions 0002…head — by ``gridflow db upgrade`` or
+an engine told to upgrade (one not told refuses, naming the command): the columns and report
+indexes are added, filled from the case data, and the KPI report over it matches the report
+over the same events recorded by the current schema.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from conftest import FakeClock
+from old_schemas import structure, to_schema_1
 
+from gridflow.domain.access import CaseScope
 from gridflow.domain.period import Period
+from gridflow.errors import StorageError
+from gridflow.service import database
 from gridflow.service.engine import Engine
+from gridflow.storage import migrate
 from gridflow.storage import tables as t
-from gridflow.storage.store import FACETS_PENDING
+from gridflow.storage.store import FACETS_PENDING, Store
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 
@@ -76,44 +84,59 @@ def test_cases_and_steps_carry_the_workflows_facets(db_url):
     engine.close()
 
 
-def _downgrade_to_schema_1(engine: Engine) -> None:
-    """What a schema-1 database looks like: no facet columns, no report indexes."""
-    with engine.store.write() as conn:
-        for index in (*t.case_t.indexes, *t.history_t.indexes):
-            if index.name in ("ix_gf_case_kpi", "ix_gf_history_kpi"):
-                index.drop(conn)
-        for table, names in (
-            ("gf_case", ("tag", "party", "grade")),
-            ("gf_history", ("workflow_id", "case_tag", "case_unit", "case_party", "case_grade")),
-        ):
-            for name in names:
-                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {name}"))
-        conn.execute(t.meta_t.update().where(t.meta_t.c.key == "schema_version").values(value="1"))
+def _schema_1_structure(url: str) -> dict[str, set[str]]:
+    """The tables and columns revision 0001 (schema 1, the baseline) makes, in a fresh
+    schema beside ``url``'s (SQLite: a file beside it; PostgreSQL: the same schema, emptied
+    after)."""
+    from alembic import command
+
+    store = Store(url)
+    try:
+        with store.write() as conn:
+            command.upgrade(migrate.config(conn), "0001")
+            shape = structure(conn)
+            conn.rollback()  # PostgreSQL and SQLite both roll DDL back: nothing is left
+    finally:
+        store.dispose()
+    return shape
 
 
-def test_a_schema_1_database_is_upgraded_and_reports_the_same(db_url):
+@pytest.mark.parametrize("route", ["engine", "db upgrade"])
+def test_a_schema_1_database_is_upgraded_through_alembic_and_reports_the_same(db_url, route):
+    baseline = _schema_1_structure(db_url)
     clock = FakeClock(T0)
     engine = Engine(db_url, clock=clock)
     ids = _events(engine)
     period = Period.parse("2026Q1")
     before = {u: engine.kpis(unit=u, period=period) for u in (None, "wannan", "police")}
     question = _facets(engine, ids["question"])
-    engine.close()
-    engine = Engine(db_url, clock=clock, create_schema=False)
-    _downgrade_to_schema_1(engine)
+    steps_before = _steps(engine)
+    with engine.store.write() as conn:
+        to_schema_1(conn)
+        assert structure(conn) == baseline  # what revision 0001 makes: schema 1 as it was
     engine.close()
 
-    engine = Engine(db_url, clock=clock)  # opens, upgrades, fills the facets
+    with pytest.raises(StorageError, match="gridflow db upgrade") as refused:
+        Engine(db_url, clock=clock)  # behind the code: refused, named the command
+    assert "schema 1, this gridflow uses" in str(refused.value)
+    if route == "engine":
+        engine = Engine(db_url, clock=clock, upgrade=True)  # upgrades, fills the facets
+    else:
+        done = database.upgrade(db_url)
+        assert (done.from_version, done.to_version, done.stamped) == (1, t.SCHEMA_VERSION, True)
+        assert (done.from_revision, done.to_revision) == ("0001", migrate.revision_of(migrate.HEAD))
+        engine = Engine(db_url, clock=clock)  # at head now; loading the workflows fills facets
     with engine.store.read() as conn:
-        version = conn.execute(
-            sa.select(t.meta_t.c.value).where(t.meta_t.c.key == "schema_version")
-        ).scalar_one()
+        state = migrate.read_state(conn)
         pending = conn.execute(
             sa.select(t.meta_t.c.value).where(t.meta_t.c.key == FACETS_PENDING)
         ).first()
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("gf_history")}
-    assert (version, pending) == (str(t.SCHEMA_VERSION), None)
+    assert (state.version, state.revision, pending) == (str(t.SCHEMA_VERSION), "0004", None)
     assert "ix_gf_history_kpi" in indexes
+    assert _steps(engine) == steps_before  # every step kept
+    events, _ = engine.feed.page(CaseScope(everything=True), 0, 1000)
+    assert sorted((e.case_id, e.seq) for e in events) == sorted(steps_before)  # the feed, once
     case, steps = _facets(engine, ids["question"])
     assert case == question[0]
     # past steps get the case's facets as they are now (what each step saw is not known)
@@ -125,3 +148,11 @@ def test_a_schema_1_database_is_upgraded_and_reports_the_same(db_url):
     assert before["police"]["sections"]["grid_asks"]["figures"]["returns"] == 1
     assert after["police"]["sections"]["grid_asks"]["figures"]["returns"] == 0
     engine.close()
+
+
+def _steps(engine: Engine) -> list[tuple[int, int]]:
+    h = t.history_t.c
+    with engine.store.read() as conn:
+        return [
+            tuple(r) for r in conn.execute(sa.select(h.case_id, h.seq).order_by(h.case_id, h.seq))
+        ]

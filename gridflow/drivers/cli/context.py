@@ -57,6 +57,7 @@ class Context:
                 clock=self._env_clock(),
                 lazy=True,
                 parse_cache=s.parse_cache(),
+                upgrade=s.database.upgrade_on_start,
             )
         return self._engine
 

@@ -9,6 +9,8 @@ One module per group of commands, each a list ``COMMANDS`` added here::
     demo       demo                                 serve     serve (the HTTP API)
     tokens     token create | list | revoke
     users      user set-password | list | remove (the web workbench's accounts)
+    db         db upgrade | current | history | backup (schema versions, backups)
+    migrate    migrate, revisions (open cases onto a new workflow revision)
 
 Shared by all: :mod:`gridflow.drivers.cli.context` (settings, the engine, clean errors).
 """
@@ -21,7 +23,9 @@ from gridflow.drivers.cli import (
     calendar,
     cases,
     daemon,
+    db,
     demo,
+    migrate,
     org,
     outbox,
     report,
@@ -61,7 +65,21 @@ def cli(ctx: click.Context, db: str | None, workflows: str | None, config: str |
     ctx.obj = Context(db, workflows, config)
 
 
-for _group in (workflows, cases, org, daemon, outbox, calendar, report, demo, serve, tokens, users):
+for _group in (
+    workflows,
+    cases,
+    migrate,
+    org,
+    daemon,
+    outbox,
+    calendar,
+    report,
+    demo,
+    serve,
+    tokens,
+    users,
+    db,
+):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 

@@ -55,6 +55,9 @@ work_hours = ["08:30-11:30", "13:00-17:30"]
 [daemon]
 interval_seconds = 5
 
+[database]
+upgrade_on_start = false   # a newer gridflow refuses an older schema: `gridflow db upgrade`
+
 # [channels.email]
 # type = "smtp"
 # host = "127.0.0.1"

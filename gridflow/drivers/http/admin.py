@@ -1,21 +1,24 @@
-"""``/api/v1/admin``: the outbox, endpoints, API tokens, the audit log (``admin`` only)."""
+"""``/api/v1/admin``: the outbox, endpoints, API tokens, the audit log, moving open cases
+onto a new workflow revision (``admin`` only)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Literal
+from datetime import datetime, timedelta, tzinfo
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from gridflow.drivers.http import idempotent, views
 from gridflow.drivers.http import schemas as s
 from gridflow.drivers.http.context import Caller, CallerDep, api_of
+from gridflow.drivers.http.problems import response
 from gridflow.drivers.http.responses import errors
-from gridflow.errors import NotFound
+from gridflow.errors import ExpressionError, NotFound
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 NoticeId = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 TokenId = Annotated[str, Path(max_length=40, pattern=r"^t_[0-9a-f]+$")]
+WorkflowId = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 def _admin(request: Request, caller: Caller) -> None:
@@ -129,4 +132,69 @@ def audit(
     rows = rows[:limit]
     return s.AuditPage(
         items=[views.audit(a, api.tz) for a in rows], next=rows[-1].id if more and rows else None
+    )
+
+
+@router.post(
+    "/workflows/{workflow_id}/migrations",
+    response_model=s.MigrationOut,
+    responses=errors(404, 409),
+)
+def migrate(
+    request: Request, caller: CallerDep, workflow_id: WorkflowId, body: s.MigrationIn
+) -> Any:
+    """Move the workflow's open cases onto its stored revision ``to_revision``: a dry run
+    (the plan per case) unless ``apply``. Refused whole (409 ``migration-refused``, every
+    reason in ``problems``, nothing changed) when a case's state is neither in the target
+    nor mapped, or a required field has no value; applied in batches, one ``migrate`` step
+    per case; a rerun resumes, or finds nothing to move."""
+    _admin(request, caller)
+    api = api_of(request)
+    try:
+        plan = api.engine.migrate(
+            workflow_id,
+            to=body.to_revision,
+            actor=caller.actor,
+            mapping=body.map,
+            where=body.where,
+            values=body.values,
+            keep_deadline=body.keep_deadline,
+            apply=body.apply,
+            batch=body.batch,
+            comment=body.comment,
+            origin=caller.origin,
+        )
+    except ExpressionError as exc:
+        problem = [{"field": "where", "message": str(exc)}]
+        return response(request, 422, "invalid-value", str(exc), errors=problem)
+    out = plan.to_dict()
+    out.pop("from_revisions")
+    out["cases"] = [_case(c, api.tz) for c in out["cases"]]
+    return s.MigrationOut(**out)
+
+
+def _case(case: dict[str, Any], tz: tzinfo) -> s.MigrationCase:
+    def local(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value).astimezone(tz) if value else None
+
+    (rev_a, rev_b), (st_a, st_b), (due_a, due_b) = case["revision"], case["state"], case["due"]
+    created = [
+        s.MigrationTimer(name=t["name"], due_at=datetime.fromisoformat(t["due_at"]).astimezone(tz))
+        for t in case["timers_created"]
+    ]
+    return s.MigrationCase(
+        case_id=case["case_id"],
+        from_revision=rev_a,
+        to_revision=rev_b,
+        from_state=st_a,
+        to_state=st_b,
+        added=case["added"],
+        dropped=case["dropped"],
+        changed=case["changed"],
+        deadline=case["deadline"],
+        due_before=local(due_a),
+        due_after=local(due_b),
+        timers_cancelled=case["timers_cancelled"],
+        timers_created=created,
+        not_refired=case["not_refired"],
     )

@@ -8,6 +8,7 @@ PermissionRefused                      403     ``permission``
 RoleRefused                            403     ``needed``: role, org role, scope, unit
 NotFound                               404     —
 InvalidTrigger, GuardRefused           409     ``allowed``: what the caller may fire here
+MigrationRefused                       409     ``problems``: every reason, with case counts
 IdempotencyError (in flight)           409     —
 Conflict (If-Match stale)              412     ``expected_version``, ``actual_version``
 FileRefused                            413/415/422
@@ -44,6 +45,7 @@ from gridflow.errors import (
     GuardRefused,
     IdempotencyError,
     InvalidTrigger,
+    MigrationRefused,
     MissingFields,
     NotFound,
     PeriodError,
@@ -119,6 +121,8 @@ def _gridflow(request: Request, exc: GridflowError) -> JSONResponse:
         return response(request, 409, "guard-refused", str(exc), allowed=_allowed(request, exc))
     if isinstance(exc, MissingFields):
         return response(request, 422, "invalid-fields", str(exc), errors=_field_errors(exc))
+    if isinstance(exc, MigrationRefused):
+        return response(request, 409, "migration-refused", str(exc), problems=exc.problems)
     if isinstance(exc, Refused):
         return response(request, 409, "refused", str(exc))
     if isinstance(exc, Conflict):

@@ -77,6 +77,20 @@ class Problem(BaseModel):
     expected_version: int | None = None
     actual_version: int | None = None
     retry_after: int | None = None
+    problems: list[MigrationProblem] | None = Field(
+        None, description="why a migration was refused (every reason, with its case count)"
+    )
+
+
+class MigrationProblem(Model):
+    kind: str = Field(
+        description="unmapped-state | unknown-target | final-target | required-field | "
+        "invalid-value | unknown-field | where-failed"
+    )
+    subject: str = Field(description="the state or field")
+    message: str
+    count: int = Field(description="cases it concerns")
+    cases: list[int] = Field(description="the first few of them")
 
 
 # ---- workflows ---------------------------------------------------------------------------
@@ -381,3 +395,64 @@ class Count(Model):
 class Health(Model):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# ---- migrations (#16) ---------------------------------------------------------------------
+StateName = Annotated[str, Field(min_length=1, max_length=200, pattern=NoNul)]
+
+
+class MigrationIn(Model):
+    """Move the workflow's open cases onto its stored revision ``to_revision``."""
+
+    to_revision: int = Field(ge=1, le=2**31 - 1)
+    map: dict[StateName, StateName] = Field(
+        default_factory=dict, max_length=500, description="old state → new state"
+    )
+    where: str | None = Field(
+        None, max_length=2000, pattern=NoNul, description="an expression selecting cases"
+    )
+    values: Data = Field(default_factory=dict, description="fields set on every case moved")
+    keep_deadline: bool = Field(False, description="keep running clocks' due times")
+    apply: bool = Field(False, description="false: a dry run (the plan); true: apply it")
+    batch: int = Field(200, ge=1, le=10_000, description="cases per transaction")
+    comment: str | None = Field(None, max_length=2000, pattern=NoNul)
+
+
+class MigrationTimer(Model):
+    name: str
+    due_at: datetime
+
+
+class MigrationCase(Model):
+    case_id: int
+    from_revision: int
+    to_revision: int
+    from_state: str
+    to_state: str
+    added: dict[str, Any]
+    dropped: dict[str, Any]
+    changed: dict[str, Any] = Field(description="field → [before, after] (``values``)")
+    deadline: str = Field(description="none | paused | kept | recomputed")
+    due_before: datetime | None
+    due_after: datetime | None
+    timers_cancelled: list[str]
+    timers_created: list[MigrationTimer]
+    not_refired: list[str] = Field(description="past rungs that already fired: not again")
+
+
+class MigrationOut(Model):
+    workflow: str
+    to_revision: int
+    applied: bool
+    considered: int = Field(description="open cases on other revisions")
+    not_matching: int = Field(description="left out by `where`")
+    to_migrate: int
+    migrated: int
+    skipped: int
+    states: dict[str, int] = Field(description="cases per 'from → to' state")
+    deadlines: dict[str, int]
+    timers_cancelled: int
+    timers_created: int
+    seconds: float
+    cases: list[MigrationCase]
+    skipped_cases: list[dict[str, Any]]

@@ -64,6 +64,8 @@ class Present:
     def trigger(self, d: Workflow, trigger: str) -> str:
         if trigger == "start":
             return "发起" if self.lang != "en" else "Started"
+        if trigger == "migrate":  # moved onto a new revision of the workflow (#16)
+            return "迁移到新版本" if self.lang != "en" else "Moved to a new revision"
         if trigger.startswith("sla:"):
             return {"sla:escalate": "超时上报" if self.lang != "en" else "Escalated (SLA)"}.get(
                 trigger, trigger
