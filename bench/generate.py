@@ -58,11 +58,12 @@ def _columns():
 
 
 def schema_key() -> str:
-    """A digest of today's tables and columns: a cached data set made for other tables is
-    made again (a database at the same schema version may lack a table added since)."""
+    """A digest of today's tables, columns and schema version: a cached data set made for
+    other tables is made again (a database at the same schema version may lack a table
+    added since), and so is one of an older version (an engine refuses it until upgraded)."""
     from gridflow.storage import schema as t
 
-    text = ";".join(
+    text = f"v{t.SCHEMA_VERSION};" + ";".join(
         f"{name}:{','.join(sorted(c.name for c in table.columns))}"
         for name, table in sorted(t.metadata.tables.items())
     )
