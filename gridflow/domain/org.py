@@ -127,6 +127,9 @@ class Directory:
     _by_role: dict[str, set[str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _by_unit: dict[str, list[Actor]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def holding(self, role: str) -> set[str]:
         """Ids of the people holding org role ``role`` anywhere (an index built on first
@@ -138,6 +141,17 @@ class Directory:
                     index.setdefault(grant.role, set()).add(person.id)
             self._by_role = index
         return self._by_role.get(role, set())
+
+    def _at(self, unit: str) -> list[Actor]:
+        """People with a grant at ``unit``, in directory order (an index built on first use,
+        like :meth:`holding`)."""
+        if self._by_unit is None:
+            index: dict[str, list[Actor]] = {}
+            for person in self.people.values():
+                for u in dict.fromkeys(g.unit for g in person.grants):
+                    index.setdefault(u, []).append(person)
+            self._by_unit = index
+        return self._by_unit.get(unit, [])
 
     @classmethod
     def build(
@@ -224,7 +238,7 @@ class Directory:
         """People holding ``role`` (any role when None) exactly at ``unit``."""
         return [
             p
-            for p in self.people.values()
+            for p in self._at(unit)
             if any(g.unit == unit and (role is None or g.role == role) for g in p.grants)
         ]
 
@@ -233,7 +247,7 @@ class Directory:
         else whoever holds any role there."""
         lead = [
             p
-            for p in self.people.values()
+            for p in self._at(unit)
             if any(
                 g.unit == unit and (g.role == "leader" or g.role.endswith(("_chief", "_head")))
                 for g in p.grants

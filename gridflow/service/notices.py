@@ -177,7 +177,10 @@ class NoticeService:
                 names, wf=wf, case=view, directory=directory, actor=actor, creator=creator
             )
         depends = tuple(str(view.data.get(f)) for f in recipients.fields_read(wf, names))
-        key = (wf.id, wf.revision, view.state, view.unit, names, depends, actor, creator)
+        # the actor and the creator matter only where they are named
+        who = actor if "actor" in names else None
+        made_by = creator if ("creator" in names or "reporter" in names) else None
+        key = (wf.id, wf.revision, view.state, view.unit, names, depends, who, made_by)
         if key not in memo:
             memo[key] = recipients.resolve(
                 names, wf=wf, case=view, directory=directory, actor=actor, creator=creator

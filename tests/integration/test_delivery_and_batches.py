@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from servers import BadPeer
@@ -227,3 +228,24 @@ def test_every_step_of_a_timer_batch_is_an_event_of_the_feed(db_url):
         assert sorted(events) == steps and len(set(events)) == len(events)
     finally:
         engine.close()
+
+
+def test_recipients_memoised_in_a_pass_follow_each_cases_creator(make_engine, sqlite_url, clock):
+    """One timer pass resolves recipients once per kind of case — but two cases alike in
+    state and unit, started by different people, still owe their notices to their own
+    creators (the memo tells them apart only where ``creator`` is named)."""
+    import sqlalchemy as sa
+
+    from gridflow.storage import tables as t
+
+    drill = Path(__file__).parents[1] / "data_sla"
+    engine = make_engine(sqlite_url, drill)
+    creators = ["li.clerk", "wang.chief", "li.clerk", "wang.chief"]
+    ids = [
+        engine.start("drill", actor=who, unit="fenglin", data={"title": f"d{i}"}).id
+        for i, who in enumerate(creators)
+    ]
+    assert engine.tick(clock.advance(hours=2)).fired >= len(ids)
+    with engine.store.read() as tx:
+        owed = dict(tx.execute(sa.select(t.outbox_t.c.case_id, t.outbox_t.c.recipient)).all())
+    assert [owed[i] for i in ids] == creators
