@@ -72,6 +72,18 @@ def test_cli_dry_run_prints_the_plan_per_case_and_apply_moves(cli_site) -> None:
     bad = run(*base, "migrate", "permit", "--to", "2", "--map", "review", "--actor", "li.clerk")
     assert bad.exit_code == 2 and "OLD=NEW" in bad.output
 
+    # a map file is read like a workflow file: bounded and safe, a bad one a located line
+    deep = write(Path(base[3]).parent, "states: " + "[" * 2000 + "]" * 2000 + "\n", "deep.yaml")
+    python = write(Path(base[3]).parent, "states: !!python/object:os.system x\n", "py.yaml")
+    for broken in (deep, python):
+        refused = run(
+            *base, "migrate", "permit", "--to", "2", "--map-file", str(broken),
+            "--actor", "li.clerk",
+        )  # fmt: skip
+        assert refused.exit_code == 1, refused.output
+        first, *rest = refused.output.strip().splitlines()
+        assert first.startswith(f"{broken}:1:") and rest == ["Error: 1 error(s)"], refused.output
+
 
 @pytest.fixture
 def http_site(tmp_path, make_engine, make_api):

@@ -21,15 +21,11 @@ def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 def _map_file(path: str) -> dict[str, str]:
-    """A YAML file mapping old state names to new ones (at the top, or under ``states:``)."""
-    import yaml
+    """A YAML file mapping old state names to new ones (at the top, or under ``states:``),
+    read like a workflow file: bounded, safe, a bad file one located error."""
+    from gridflow.domain.yamlsource import parse, read_text
 
-    from gridflow.domain.yamlsource import read_text
-
-    try:
-        loaded = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as exc:
-        raise click.BadParameter(f"{path}: not YAML ({exc})", param_hint="--map-file") from None
+    loaded = parse(read_text(path), path).value
     if isinstance(loaded, dict) and isinstance(loaded.get("states"), dict):
         loaded = loaded["states"]
     if not isinstance(loaded, dict) or not all(
