@@ -453,3 +453,20 @@ def test_a_realistic_digest_fits_the_caps() -> None:
     )
     out = render_string(src, {"digest": {"cases": cases}})
     assert out.count("\n") == 301 and "#00299" in out
+
+
+def test_an_attribute_allowed_once_is_still_checked_for_what_it_holds() -> None:
+    """The sandbox keeps its verdict per (type, attribute name); a module reached through
+    an attribute allowed a moment ago on another object of the same type is still refused."""
+    import os
+
+    class Holder:
+        def __init__(self, m: object):
+            self.m = m
+
+    assert render_string("{{ a.m }}{{ a.m }}", {"a": Holder("ok")}) == "okok"
+    with pytest.raises(TemplateSecurityError):
+        render_string("{{ a.m }} {{ b.m.system }}", {"a": Holder("ok"), "b": Holder(os)})
+    with pytest.raises(TemplateSecurityError):  # refused again, from the kept verdict
+        render_string("{{ x.upper() }}{% for s in xs %}{{ s.format }}{% endfor %}",
+                      {"x": "a", "xs": ["b", "c"]})  # fmt: skip

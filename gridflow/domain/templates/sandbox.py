@@ -93,6 +93,9 @@ __all__ = [
 _LOOP_FILTER = "gridflow_counted"
 
 
+_VERDICTS_MAX = 4096  # attribute verdicts kept per sandbox (types x names a template uses)
+
+
 class _BoundedBuffer(list):
     """The buffer of ``{% set %}`` blocks, macros, filters: refuses to grow past max_output."""
 
@@ -164,6 +167,7 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
         self.filters[_LOOP_FILTER] = self.gf_iter
         self._safe_globals = tuple(self.globals.values())
+        self._attribute_verdicts: dict[tuple[type, str], bool] = {}
 
     def _checked_output(self, value: Any) -> Any:
         """Every ``{{ }}`` output: a container is weighed against the budget first."""
@@ -178,12 +182,21 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
         )
 
     def _checked(self, obj: Any, attr: str, value: Any) -> Any:
-        if (
-            is_internal_attribute(obj, attr)
-            or isinstance(value, types.ModuleType)
-            or (attr in ("format", "format_map") and isinstance(obj, str))
-            or not self.is_safe_attribute(obj, attr, value)
-        ):
+        """``value`` (``obj.attr``) when the sandbox lets a template have it. Whether an
+        attribute is internal, mutating or ``str.format`` depends only on the type of
+        ``obj`` and the name (Jinja's checks look at nothing else), so that verdict is kept
+        per (type, name); a module value is refused whatever it came from."""
+        key = (type(obj), attr)
+        allowed = self._attribute_verdicts.get(key)
+        if allowed is None:
+            allowed = not (
+                is_internal_attribute(obj, attr)
+                or (attr in ("format", "format_map") and isinstance(obj, str))
+                or not self.is_safe_attribute(obj, attr, value)
+            )
+            if len(self._attribute_verdicts) < _VERDICTS_MAX:
+                self._attribute_verdicts[key] = allowed
+        if not allowed or isinstance(value, types.ModuleType):
             self._refuse_attribute(obj, attr)
         return value
 
