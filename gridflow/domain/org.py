@@ -127,7 +127,7 @@ class Directory:
     _by_role: dict[str, set[str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
-    _by_unit: dict[str, list[Actor]] | None = field(
+    _by_unit: tuple[dict[str, Actor], dict[str, list[str]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -143,15 +143,16 @@ class Directory:
         return self._by_role.get(role, set())
 
     def _at(self, unit: str) -> list[Actor]:
-        """People with a grant at ``unit``, in directory order (an index built on first use,
-        like :meth:`holding`)."""
-        if self._by_unit is None:
-            index: dict[str, list[Actor]] = {}
+        """People with a grant at ``unit``, in directory order (an index of ids built on
+        first use, like :meth:`holding`, and again when ``people`` is replaced)."""
+        if self._by_unit is None or self._by_unit[0] is not self.people:
+            index: dict[str, list[str]] = {}
             for person in self.people.values():
                 for u in dict.fromkeys(g.unit for g in person.grants):
-                    index.setdefault(u, []).append(person)
-            self._by_unit = index
-        return self._by_unit.get(unit, [])
+                    index.setdefault(u, []).append(person.id)
+            self._by_unit = (self.people, index)
+        people = self.people
+        return [people[i] for i in self._by_unit[1].get(unit, ()) if i in people]
 
     @classmethod
     def build(
