@@ -65,13 +65,10 @@ def spawn_daemon(url, cfg, now, *extra) -> subprocess.Popen:
         )
 
 
-def wait_for(condition, timeout: float = 60) -> None:
-    """Poll until ``condition()`` holds (the daemon's own pace, never a fixed sleep)."""
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.1)
+def wait_for(condition, url: str, proc: subprocess.Popen) -> None:
+    """Poll until ``condition()`` holds, for as long as the daemon ``proc`` keeps beating
+    (its pace, never a fixed deadline); fail at once if it exits."""
+    wait_for_progress(lambda: (condition(), heartbeats(url)), lambda v: v[0], alive=[proc])
 
 
 def heartbeats(url: str) -> int:
@@ -244,13 +241,13 @@ def test_broken_edit_is_logged_and_last_good_definitions_kept(tmp_path):
             stderr=log,
             text=True,
         )
-    wait_for(lambda: heartbeats(url) >= 1)  # the daemon is up and has done a pass
+    wait_for(lambda: heartbeats(url) >= 1, url, proc)  # the daemon is up and has done a pass
     (folder / "drill.yaml").write_text(
         "id: drill\ntitle: x\ninitial: nowhere\nstates: {}\ntransitions: []\n"
     )
-    wait_for(lambda: "reload refused" in daemon_log(cfg))  # noticed the change by itself
+    wait_for(lambda: "reload refused" in daemon_log(cfg), url, proc)  # noticed the change by itself
     proc.send_signal(signal.SIGHUP)  # and on SIGHUP, refuses again
-    wait_for(lambda: daemon_log(cfg).count("reload refused") >= 2)
+    wait_for(lambda: daemon_log(cfg).count("reload refused") >= 2, url, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     log = daemon_log(cfg)

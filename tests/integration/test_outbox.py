@@ -17,7 +17,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from servers import free_port, hang, hook_servers, reply
+from waiting import wait_for_progress
 
 from gridflow.domain.org import Actor
 from gridflow.drivers.cli.main import cli
@@ -407,9 +407,10 @@ def test_sigkill_mid_batch_then_restart_delivers_each_notice_once(world, tmp_pat
         )
 
     proc = send(clock.now)
-    deadline = time.monotonic() + 60
-    while len(jsonl_ids(folder)) < 300 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    # until 300 are written, as long as the sender keeps writing (never a fixed deadline)
+    wait_for_progress(
+        lambda: len(jsonl_ids(folder)), lambda written: written >= 300, alive=[proc], poll=0.02
+    )
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL  # killed, not finished
