@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gridflow.domain import migration
 from gridflow.domain.cases import Case
 from gridflow.domain.definition import Workflow
 from gridflow.drivers.web.i18n import t
@@ -64,7 +65,7 @@ class Present:
     def trigger(self, d: Workflow, trigger: str) -> str:
         if trigger == "start":
             return "发起" if self.lang != "en" else "Started"
-        if trigger == "migrate":  # moved onto a new revision of the workflow (#16)
+        if trigger == migration.TRIGGER:  # moved onto a new revision of the workflow (#16)
             return "迁移到新版本" if self.lang != "en" else "Moved to a new revision"
         if trigger.startswith("sla:"):
             return {"sla:escalate": "超时上报" if self.lang != "en" else "Escalated (SLA)"}.get(
